@@ -1,0 +1,1 @@
+"""reco components: libraries, one package per concept."""

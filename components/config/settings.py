@@ -1,0 +1,120 @@
+"""reco's settings: one typed object, read from `RECO_*` environment variables.
+
+Nested sections use a double underscore: `RECO_KAFKA__BOOTSTRAP_SERVERS=broker:9092`.
+`RECO_PROFILE` picks the embedded defaults: `local` (a state folder on disk, SQLite MLflow,
+a tansu broker and Redis on loopback) or `cluster` (in-cluster service names, Postgres, an
+S3 lake, an MLflow server). Any single value can still be overridden on top of a profile.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from components.events.topics import DEAD_LETTER_TOPIC, EVENTS_TOPIC
+
+
+class Profile(StrEnum):
+    LOCAL = "local"
+    CLUSTER = "cluster"
+
+
+class _Section(BaseModel):
+    # A misspelt nested variable (RECO_KAFKA__BOOTSTRAP_SERVER) must fail, not be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field(min_length=1)
+    events_topic: str = EVENTS_TOPIC
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+    client_id: str = "reco"
+    # Real Kafka wants >= 6000 ms; tests against tansu use 2000 ms for fast rebalances.
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+
+
+class RedisSettings(_Section):
+    url: str = Field(min_length=1)
+    # Every key reco writes starts with this, so several deployments (or tests) share a server.
+    key_prefix: str = "reco:"
+
+
+class PostgresSettings(_Section):
+    # None in the local profile: the embedded defaults need no PostgreSQL.
+    dsn: str | None = None
+
+
+class LakeSettings(_Section):
+    # A local folder or an object-store URI (s3://bucket/prefix).
+    root: str = Field(min_length=1)
+    s3_endpoint_url: str | None = None
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str = Field(min_length=1)
+    registry_uri: str | None = None
+    experiment: str = "reco"
+    model_name: str = "reco-articles"
+
+
+def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
+    if profile is Profile.CLUSTER:
+        return {
+            "kafka": {"bootstrap_servers": "kafka:9092"},
+            "redis": {"url": "redis://redis:6379/0"},
+            "postgres": {"dsn": "postgresql://reco@postgres:5432/reco"},
+            "lake": {"root": "s3://reco-lake"},
+            "mlflow": {"tracking_uri": "http://mlflow:5000"},
+        }
+    return {
+        "kafka": {"bootstrap_servers": "127.0.0.1:9092"},
+        "redis": {"url": "redis://127.0.0.1:6379/0"},
+        "postgres": {"dsn": None},
+        "lake": {"root": f"{home}/lake"},
+        "mlflow": {"tracking_uri": f"sqlite:///{home}/mlflow.db"},
+    }
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    profile: Profile = Profile.LOCAL
+    # Where the local profile keeps its state (lake, MLflow database, pid files).
+    home: str = ".reco"
+    kafka: KafkaSettings
+    redis: RedisSettings
+    postgres: PostgresSettings
+    lake: LakeSettings
+    mlflow: MlflowSettings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        try:
+            profile = Profile(data.get("profile", Profile.LOCAL))
+        except ValueError:
+            return data  # the field validator reports the bad profile with its name
+        home = str(data.get("home", ".reco"))
+        merged = dict(data)
+        for section, defaults in _profile_defaults(profile, home).items():
+            given = merged.get(section)
+            if given is None:
+                merged[section] = dict(defaults)
+            elif isinstance(given, dict):
+                merged[section] = {**defaults, **given}
+        return merged
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit keyword overrides on top (tests, CLIs)."""
+    return Settings(**overrides)

@@ -1,0 +1,80 @@
+"""The dead-letter envelope of `events.dlq.v1`: the rejected bytes, unchanged, and why.
+
+Nothing is dropped silently: whichever stage rejects a message (collector, ingestor, silver
+build) publishes one of these, so the original can be inspected, fixed and replayed.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from components.events.errors import EventValidationError, FieldError
+
+
+class RejectedField(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str
+    reason: str
+
+
+class DeadLetter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The original message: as text when it was valid UTF-8, else base64 of the raw bytes.
+    payload: str
+    payload_encoding: Literal["utf-8", "base64"]
+    errors: list[RejectedField] = Field(min_length=1)
+    source: str = Field(min_length=1, description="the stage that rejected it")
+    rejected_at: datetime
+    # Where the message was read from, when it came from Kafka.
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+    @classmethod
+    def from_rejection(
+        cls,
+        raw: bytes,
+        error: EventValidationError,
+        *,
+        source: str,
+        topic: str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        now: datetime | None = None,
+    ) -> DeadLetter:
+        try:
+            payload, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            payload, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+        return cls(
+            payload=payload,
+            payload_encoding=encoding,  # type: ignore[arg-type]
+            errors=[RejectedField(field=e.field, reason=e.reason) for e in error.errors],
+            source=source,
+            rejected_at=now or datetime.now(UTC),
+            topic=topic,
+            partition=partition,
+            offset=offset,
+        )
+
+    def original_bytes(self) -> bytes:
+        if self.payload_encoding == "base64":
+            return base64.b64decode(self.payload)
+        return self.payload.encode("utf-8")
+
+    def field_errors(self) -> list[FieldError]:
+        return [FieldError(e.field, e.reason) for e in self.errors]
+
+
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    return letter.model_dump_json(exclude_none=True).encode()
+
+
+def decode_dead_letter(raw: bytes | str) -> DeadLetter:
+    return DeadLetter.model_validate_json(raw)

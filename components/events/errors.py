@@ -1,0 +1,74 @@
+"""Validation errors that say which field failed and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    # Dotted path of the field ("ts", "context.page"); "$" is the message as a whole.
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+class EventValidationError(ValueError):
+    """An event broke the contract; `errors` lists every failing field with its reason."""
+
+    def __init__(self, errors: list[FieldError]):
+        if not errors:
+            raise ValueError("EventValidationError needs at least one FieldError")
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+    @property
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__ if value is not None else "null"
+
+
+def _reason(error: Any) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "missing field"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "value_error":
+        # Our own validators raise ValueError("..."); pydantic prefixes "Value error, ".
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "enum":
+        return f"unknown value {error['input']!r}: {error['msg'].lower()}"
+    if kind.endswith("_type") or kind.endswith("_parsing") or kind in {"model_type", "dict_type"}:
+        return f"wrong type ({_type_name(error.get('input'))}): {error['msg'].lower()}"
+    return str(error["msg"])
+
+
+class FieldRuleError(ValueError):
+    """Cross-field rule failures, carried through pydantic to keep each field's name."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+
+def from_pydantic(exc: ValidationError) -> EventValidationError:
+    errors: list[FieldError] = []
+    for error in exc.errors(include_url=False):
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldRuleError):
+            errors.extend(cause.errors)
+        elif error["type"] == "json_invalid":
+            errors.append(FieldError("$", f"malformed JSON: {error['ctx']['error']}"))
+        else:
+            loc = ".".join(str(part) for part in error["loc"]) or "$"
+            errors.append(FieldError(field=loc, reason=_reason(error)))
+    return EventValidationError(errors)

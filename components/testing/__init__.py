@@ -1,0 +1,1 @@
+"""Test support: real services on loopback (Kafka-protocol broker, PostgreSQL, Redis, MLflow)."""

@@ -1,0 +1,131 @@
+"""pytest fixtures over real services on loopback; loaded for every test by the root conftest.py.
+
+- `kafka_broker`: one tansu broker per test process; `fresh_kafka_broker`: one per test
+  (for tests that stop or restart it); `kafka_topics`: uniquely named, explicitly created topics.
+- `postgres_dsn`: an empty database of the test's own, dropped afterwards.
+- `redis_ns`: a key prefix of the test's own on the shared Redis, cleared afterwards.
+- `mlflow_tracking`: an MLflow tracking store in a temporary folder, set as the current one.
+- `reco_settings`: the typed settings pointed at all of the above.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from components.config import Settings, load_settings
+from components.testing.broker import TansuBroker
+from components.testing.services import (
+    MlflowStore,
+    RedisNamespace,
+    create_database,
+    drop_database,
+    mlflow_store,
+    redis_namespace,
+)
+
+# Shared CI machines are noisy: timing-based Hypothesis checks would fail tests at random.
+settings.register_profile("reco", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("reco")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    broker = TansuBroker(log_dir=tmp_path_factory.mktemp("tansu")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture()
+def fresh_kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    broker = TansuBroker(log_dir=tmp_path).start()
+    yield broker
+    broker.stop()
+
+
+@dataclass(frozen=True)
+class Topics:
+    events: str
+    dead_letter: str
+    partitions: int
+
+
+async def create_topics(bootstrap_servers: str, names: list[str], partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    finally:
+        await admin.close()
+
+
+@pytest.fixture()
+def kafka_topics(kafka_broker: TansuBroker) -> Topics:
+    suffix = uuid.uuid4().hex[:10]
+    topics = Topics(events=f"events.v1.{suffix}", dead_letter=f"events.dlq.v1.{suffix}", partitions=3)
+    asyncio.run(create_topics(kafka_broker.bootstrap_servers, [topics.events, topics.dead_letter], 3))
+    return topics
+
+
+@pytest.fixture()
+def postgres_dsn() -> Iterator[str]:
+    name, dsn = create_database()
+    yield dsn
+    drop_database(name)
+
+
+@pytest.fixture()
+def redis_ns() -> Iterator[RedisNamespace]:
+    namespace = redis_namespace()
+    yield namespace
+    namespace.clear()
+
+
+@pytest.fixture()
+def mlflow_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowStore]:
+    store = mlflow_store(tmp_path / "mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store.tracking_uri)
+    try:
+        # Imported by name: the lean resolve has no MLflow (the URI is still set for subprocesses).
+        mlflow = importlib.import_module("mlflow")
+    except ImportError:
+        yield store
+        return
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(store.tracking_uri)
+    mlflow.set_registry_uri(store.tracking_uri)
+    yield store
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture()
+def reco_settings(
+    kafka_broker: TansuBroker,
+    kafka_topics: Topics,
+    redis_ns: RedisNamespace,
+    tmp_path: Path,
+) -> Settings:
+    return load_settings(
+        home=str(tmp_path / "reco"),
+        kafka={
+            "bootstrap_servers": kafka_broker.bootstrap_servers,
+            "events_topic": kafka_topics.events,
+            "dead_letter_topic": kafka_topics.dead_letter,
+            "session_timeout_ms": 2_000,
+        },
+        redis={"url": redis_ns.url, "key_prefix": redis_ns.prefix},
+        lake={"root": str(tmp_path / "lake")},
+        mlflow={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+    )

@@ -1,0 +1,1 @@
+"""reco pipelines: Metaflow flows and batch jobs, thin edges over the components."""
