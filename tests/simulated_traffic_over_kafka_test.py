@@ -5,39 +5,19 @@ import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer
-
 from components.events import decode_event
 from components.simulator import World, WorldConfig, simulate_to_kafka
 from components.testing.broker import TansuBroker
 from components.testing.fixtures import Topics
+from components.testing.kafka_read import read_topic
 
 START = datetime(2026, 4, 6, tzinfo=UTC)
-
-
-async def consume_all(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"check-{topic}", auto_offset_reset="earliest",
-        enable_auto_commit=False, session_timeout_ms=2_000, heartbeat_interval_ms=500,
-    )  # fmt: skip
-    await consumer.start()
-    records: list = []
-    try:
-        idle_rounds = 0
-        while len(records) < expected and idle_rounds < 5:
-            batch = await consumer.getmany(timeout_ms=1_000)
-            idle_rounds = 0 if batch else idle_rounds + 1
-            for messages in batch.values():
-                records.extend(messages)
-    finally:
-        await consumer.stop()
-    return records
 
 
 def test_every_event_arrives_once_in_user_order(kafka_broker: TansuBroker, kafka_topics: Topics) -> None:
     world = World.build(WorldConfig(seed=2, start=START, days=2, users=400, articles_per_day=30))
     summary = asyncio.run(simulate_to_kafka(world, kafka_broker.bootstrap_servers, kafka_topics.events))
-    records = asyncio.run(consume_all(kafka_broker.bootstrap_servers, kafka_topics.events, summary.events))
+    records = asyncio.run(read_topic(kafka_broker.bootstrap_servers, kafka_topics.events, summary.events))
 
     assert len(records) == summary.events
     now = datetime(2026, 4, 9, tzinfo=UTC)

@@ -1,6 +1,8 @@
 """One typed settings object for every reco process (environment variables prefixed RECO_)."""
 
 from components.config.settings import (
+    CollectorSettings,
+    IngestorSettings,
     KafkaSettings,
     LakeSettings,
     MlflowSettings,
@@ -12,6 +14,8 @@ from components.config.settings import (
 )
 
 __all__ = [
+    "CollectorSettings",
+    "IngestorSettings",
     "KafkaSettings",
     "LakeSettings",
     "MlflowSettings",

@@ -60,6 +60,24 @@ class MlflowSettings(_Section):
     model_name: str = "reco-articles"
 
 
+class CollectorSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65_535)
+    max_batch: int = Field(default=500, ge=1, le=10_000)
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # How long a request waits for the broker's acknowledgement before answering 503.
+    produce_timeout_s: float = Field(default=5.0, gt=0)
+    retry_after_s: int = Field(default=2, ge=1)
+
+
+class IngestorSettings(_Section):
+    group_id: str = "reco-ingestor"
+    # A bronze flush happens at whichever comes first; offsets are committed after each flush.
+    flush_records: int = Field(default=50_000, ge=1)
+    flush_interval_s: float = Field(default=5.0, gt=0)
+    max_poll_records: int = Field(default=5_000, ge=1)
+
+
 def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
     if profile is Profile.CLUSTER:
         return {
@@ -68,6 +86,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
             "postgres": {"dsn": "postgresql://reco@postgres:5432/reco"},
             "lake": {"root": "s3://reco-lake"},
             "mlflow": {"tracking_uri": "http://mlflow:5000"},
+            "collector": {"host": "0.0.0.0"},
         }
     return {
         "kafka": {"bootstrap_servers": "127.0.0.1:9092"},
@@ -94,6 +113,8 @@ class Settings(BaseSettings):
     postgres: PostgresSettings
     lake: LakeSettings
     mlflow: MlflowSettings
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    ingestor: IngestorSettings = Field(default_factory=IngestorSettings)
 
     @model_validator(mode="before")
     @classmethod

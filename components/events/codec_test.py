@@ -34,6 +34,10 @@ def reasons(error: EventValidationError) -> dict[str, str]:
     return {e.field: e.reason for e in error.errors}
 
 
+def codes(error: EventValidationError) -> dict[str, str]:
+    return {e.field: e.code for e in error.errors}
+
+
 @given(event_payloads())
 def test_json_round_trip_keeps_every_field(payload: dict[str, Any]) -> None:
     event = decode_event(json.dumps(payload), now=NOW)
@@ -53,7 +57,9 @@ def test_parsed_dict_and_raw_json_validate_alike(payload: dict[str, Any]) -> Non
 @given(event_payloads(), st.sampled_from(REQUIRED))
 def test_missing_required_field_is_named(payload: dict[str, Any], field: str) -> None:
     del payload[field]
-    assert reasons(rejection(payload))[field] == "missing field"
+    error = rejection(payload)
+    assert reasons(error)[field] == "missing field"
+    assert codes(error)[field] == "missing"
 
 
 @given(
@@ -63,7 +69,9 @@ def test_missing_required_field_is_named(payload: dict[str, Any], field: str) ->
 )
 def test_unknown_field_is_rejected(payload: dict[str, Any], field: str, value: int) -> None:
     payload[field] = value
-    assert reasons(rejection(payload))[field] == "unknown field"
+    error = rejection(payload)
+    assert reasons(error)[field] == "unknown field"
+    assert codes(error)[field] == "unknown_field"
 
 
 WRONG_TYPES = [
@@ -82,8 +90,8 @@ WRONG_TYPES = [
 def test_wrong_type_is_named(payload: dict[str, Any], wrong: tuple[str, Any]) -> None:
     field, value = wrong
     payload[field] = value
-    found = reasons(rejection(payload))
-    assert field in found or any(key.startswith(f"{field}.") for key in found), found
+    found = codes(rejection(payload))
+    assert found.get(field) == "wrong_type" or any(key.startswith(f"{field}.") for key in found), found
 
 
 @given(event_payloads(), st.text(min_size=1, max_size=12).filter(lambda t: t not in set(EventType)))
@@ -95,13 +103,17 @@ def test_unknown_event_type_is_rejected(payload: dict[str, Any], kind: str) -> N
 @given(event_payloads())
 def test_naive_timestamp_is_rejected(payload: dict[str, Any]) -> None:
     payload["ts"] = datetime.fromisoformat(payload["ts"]).replace(tzinfo=None).isoformat()
-    assert "timezone-aware" in reasons(rejection(payload))["ts"]
+    error = rejection(payload)
+    assert "timezone-aware" in reasons(error)["ts"]
+    assert codes(error)["ts"] == "naive_timestamp"
 
 
 @given(event_payloads(), st.integers(min_value=6, max_value=10**6))
 def test_future_timestamp_is_rejected(payload: dict[str, Any], minutes: int) -> None:
     payload["ts"] = (NOW + timedelta(minutes=minutes)).isoformat()
-    assert "future" in reasons(rejection(payload))["ts"]
+    error = rejection(payload)
+    assert f"({minutes * 60} s ahead" in reasons(error)["ts"]
+    assert codes(error)["ts"] == "future_timestamp"
 
 
 def test_small_clock_skew_is_accepted() -> None:

@@ -20,6 +20,7 @@ class RejectedField(BaseModel):
 
     field: str
     reason: str
+    code: str = "invalid"
 
 
 class DeadLetter(BaseModel):
@@ -55,7 +56,7 @@ class DeadLetter(BaseModel):
         return cls(
             payload=payload,
             payload_encoding=encoding,  # type: ignore[arg-type]
-            errors=[RejectedField(field=e.field, reason=e.reason) for e in error.errors],
+            errors=[RejectedField(field=e.field, reason=e.reason, code=e.code) for e in error.errors],
             source=source,
             rejected_at=now or datetime.now(UTC),
             topic=topic,
@@ -69,7 +70,7 @@ class DeadLetter(BaseModel):
         return self.payload.encode("utf-8")
 
     def field_errors(self) -> list[FieldError]:
-        return [FieldError(e.field, e.reason) for e in self.errors]
+        return [FieldError(e.field, e.reason, e.code) for e in self.errors]
 
 
 def encode_dead_letter(letter: DeadLetter) -> bytes:

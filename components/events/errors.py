@@ -13,9 +13,12 @@ class FieldError:
     # Dotted path of the field ("ts", "context.page"); "$" is the message as a whole.
     field: str
     reason: str
+    # A short stable kind for metrics and dashboards ("missing", "unknown_field", "wrong_type",
+    # "future_timestamp", ...); the reason is for people and may carry values.
+    code: str = "invalid"
 
     def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "reason": self.reason}
+        return {"field": self.field, "reason": self.reason, "code": self.code}
 
 
 class EventValidationError(ValueError):
@@ -34,6 +37,17 @@ class EventValidationError(ValueError):
 
 def _type_name(value: Any) -> str:
     return type(value).__name__ if value is not None else "null"
+
+
+def _code(error: Any) -> str:
+    kind = str(error["type"])
+    if kind == "extra_forbidden":
+        return "unknown_field"
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return "wrong_type"
+    if kind == "value_error":
+        return "invalid_value"
+    return kind  # pydantic's own (finite) error types and our PydanticCustomError types
 
 
 def _reason(error: Any) -> str:
@@ -67,8 +81,8 @@ def from_pydantic(exc: ValidationError) -> EventValidationError:
         if isinstance(cause, FieldRuleError):
             errors.extend(cause.errors)
         elif error["type"] == "json_invalid":
-            errors.append(FieldError("$", f"malformed JSON: {error['ctx']['error']}"))
+            errors.append(FieldError("$", f"malformed JSON: {error['ctx']['error']}", "malformed_json"))
         else:
             loc = ".".join(str(part) for part in error["loc"]) or "$"
-            errors.append(FieldError(field=loc, reason=_reason(error)))
+            errors.append(FieldError(field=loc, reason=_reason(error), code=_code(error)))
     return EventValidationError(errors)

@@ -24,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError  # pants: no-infer-dep (ships with pydantic)
 
 from components.events.errors import FieldError, FieldRuleError
 
@@ -71,14 +72,24 @@ class Event(BaseModel):
     @classmethod
     def _ts_is_aware_utc_and_sane(cls, value: datetime, info: ValidationInfo) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("timestamp must be timezone-aware (a naive timestamp has no zone)")
+            raise PydanticCustomError(
+                "naive_timestamp", "timestamp must be timezone-aware (a naive timestamp has no zone)"
+            )
         value = value.astimezone(UTC)
         if value < OLDEST_TS:
-            raise ValueError(f"timestamp {value.isoformat()} is before {OLDEST_TS.date()}")
+            raise PydanticCustomError(
+                "ancient_timestamp",
+                "timestamp {ts} is before {oldest}",
+                {"ts": value.isoformat(), "oldest": str(OLDEST_TS.date())},
+            )
         now = (info.context or {}).get("now") or datetime.now(UTC)
         if value > now + MAX_FUTURE_SKEW:
-            ahead = (value - now).total_seconds()
-            raise ValueError(f"timestamp is in the future ({ahead:.0f} s ahead of the receiver)")
+            ahead = round((value - now).total_seconds())
+            raise PydanticCustomError(
+                "future_timestamp",
+                "timestamp is in the future ({ahead} s ahead of the receiver)",
+                {"ahead": ahead},
+            )
         return value
 
     @field_validator("context")

@@ -8,7 +8,7 @@ from components.simulator import UserModel, World, WorldConfig
 START = datetime(2026, 3, 2, tzinfo=UTC)
 
 
-@pytest.fixture()
+@pytest.fixture
 def world() -> World:
     return World.build(WorldConfig(seed=21, start=START, days=2, users=500, articles_per_day=40))
 

@@ -4,6 +4,7 @@
   (for tests that stop or restart it); `kafka_topics`: uniquely named, explicitly created topics.
 - `postgres_dsn`: an empty database of the test's own, dropped afterwards.
 - `redis_ns`: a key prefix of the test's own on the shared Redis, cleared afterwards.
+- `s3_server` / `s3_bucket`: an S3 API on loopback (moto) and a fresh bucket in it.
 - `mlflow_tracking`: an MLflow tracking store in a temporary folder, set as the current one.
 - `reco_settings`: the typed settings pointed at all of the above.
 """
@@ -20,8 +21,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from components.config import Settings, load_settings
+from components.config import KafkaSettings, Settings, load_settings
+from components.streaming import ensure_topics
 from components.testing.broker import TansuBroker
+from components.testing.s3 import DUMMY_CREDENTIALS, MotoS3
 from components.testing.services import (
     MlflowStore,
     RedisNamespace,
@@ -43,7 +46,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBrok
     broker.stop()
 
 
-@pytest.fixture()
+@pytest.fixture
 def fresh_kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
     broker = TansuBroker(log_dir=tmp_path).start()
     yield broker
@@ -57,42 +60,48 @@ class Topics:
     partitions: int
 
 
-async def create_topics(bootstrap_servers: str, names: list[str], partitions: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
-        )
-    finally:
-        await admin.close()
-
-
-@pytest.fixture()
+@pytest.fixture
 def kafka_topics(kafka_broker: TansuBroker) -> Topics:
     suffix = uuid.uuid4().hex[:10]
     topics = Topics(events=f"events.v1.{suffix}", dead_letter=f"events.dlq.v1.{suffix}", partitions=3)
-    asyncio.run(create_topics(kafka_broker.bootstrap_servers, [topics.events, topics.dead_letter], 3))
+    kafka = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers)
+    asyncio.run(ensure_topics(kafka, [topics.events, topics.dead_letter], partitions=topics.partitions))
     return topics
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3]:
+    """An S3 API on loopback (moto); needs the `pipelines` resolve."""
+    server = MotoS3(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoS3, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket, with dummy credentials in the environment; returns its s3:// URI."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"reco-test-{uuid.uuid4().hex[:10]}"
+    s3_server.create_bucket(bucket)
+    return f"s3://{bucket}"
+
+
+@pytest.fixture
 def postgres_dsn() -> Iterator[str]:
     name, dsn = create_database()
     yield dsn
     drop_database(name)
 
 
-@pytest.fixture()
+@pytest.fixture
 def redis_ns() -> Iterator[RedisNamespace]:
     namespace = redis_namespace()
     yield namespace
     namespace.clear()
 
 
-@pytest.fixture()
+@pytest.fixture
 def mlflow_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowStore]:
     store = mlflow_store(tmp_path / "mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.tracking_uri)
@@ -110,7 +119,7 @@ def mlflow_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     mlflow.set_tracking_uri(previous)
 
 
-@pytest.fixture()
+@pytest.fixture
 def reco_settings(
     kafka_broker: TansuBroker,
     kafka_topics: Topics,

@@ -1,0 +1,132 @@
+"""Validate a request body of events and deliver it: accepted events to `events.v1`, rejected
+ones (with every failing field and why) to `events.dlq.v1`.
+
+The call returns only after the broker acknowledged both; if it cannot, it raises
+BrokerUnavailableError and the caller must report that nothing was accepted (the client
+retries; `event_id` makes the retry idempotent downstream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+
+from components.events import DeadLetter, Event, EventValidationError, FieldError
+from components.events.codec import validate_event
+from components.streaming import EventProducer
+
+SOURCE = "collector"
+
+
+class BodyError(ValueError):
+    """The body as a whole is unusable; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, error: FieldError):
+        self.status = status
+        self.error = error
+        super().__init__(f"{error.field}: {error.reason}")
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    index: int
+    status: Literal["accepted", "rejected"]
+    event_id: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.event_id is not None:
+            out["event_id"] = self.event_id
+        if self.errors:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+@dataclass
+class IntakeResult:
+    outcomes: list[EventOutcome] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return sum(1 for o in self.outcomes if o.status == "accepted")
+
+    @property
+    def rejected(self) -> int:
+        return len(self.outcomes) - self.accepted
+
+    def rejection_errors(self) -> list[FieldError]:
+        return [e for o in self.outcomes for e in o.errors]
+
+
+class EventIntake:
+    def __init__(self, producer: EventProducer, *, max_batch: int = 500):
+        self.producer = producer
+        self.max_batch = max_batch
+
+    def parse(self, body: bytes) -> tuple[list[Any], bool]:
+        """The body's events as parsed JSON values, and whether the body was a batch (array)."""
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BodyError(400, FieldError("$", f"malformed JSON: {exc}", "malformed_json")) from None
+        if isinstance(document, dict):
+            return [document], False
+        if isinstance(document, list):
+            if not document:
+                raise BodyError(400, FieldError("$", "empty batch: send at least one event", "empty_batch"))
+            if len(document) > self.max_batch:
+                raise BodyError(
+                    413,
+                    FieldError(
+                        "$",
+                        f"batch of {len(document)} events exceeds the limit of {self.max_batch}",
+                        "batch_too_large",
+                    ),
+                )
+            return document, True
+        kind = type(document).__name__
+        raise BodyError(
+            400,
+            FieldError("$", f"wrong type ({kind}): send an event object or an array of them", "wrong_type"),
+        )
+
+    async def submit(self, body: bytes, *, now: datetime | None = None) -> IntakeResult:
+        """Validate and deliver. Raises BodyError (nothing delivered but the dead letter of a
+        malformed body) or BrokerUnavailableError (nothing may be reported as accepted)."""
+        now = now or datetime.now(UTC)
+        try:
+            items, _ = self.parse(body)
+        except BodyError as error:
+            if error.error.code == "malformed_json":
+                # Unparseable bytes are still somebody's events: keep them for inspection.
+                letter = DeadLetter.from_rejection(
+                    body, EventValidationError([error.error]), source=SOURCE, now=now
+                )
+                await self.producer.send_dead_letters([letter])
+            raise
+        result = IntakeResult()
+        valid: list[Event] = []
+        letters: list[DeadLetter] = []
+        for index, item in enumerate(items):
+            try:
+                event = validate_event(item, now=now)
+            except EventValidationError as exc:
+                result.outcomes.append(EventOutcome(index, "rejected", _event_id_of(item), tuple(exc.errors)))
+                letters.append(DeadLetter.from_rejection(orjson.dumps(item), exc, source=SOURCE, now=now))
+                continue
+            valid.append(event)
+            result.outcomes.append(EventOutcome(index, "accepted", str(event.event_id)))
+        await asyncio.gather(self.producer.send_events(valid), self.producer.send_dead_letters(letters))
+        return result
+
+
+def _event_id_of(item: Any) -> str | None:
+    # Echo the client's id back when it sent a usable one, so it can match the rejection.
+    if isinstance(item, dict) and isinstance(item.get("event_id"), str) and len(item["event_id"]) <= 64:
+        return str(item["event_id"])
+    return None

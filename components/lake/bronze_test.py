@@ -1,0 +1,74 @@
+from collections import namedtuple
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from components.events import FieldError
+from components.lake import BronzeBatch, LakeStore, route_event_time
+from components.lake.bronze import read_bronze_file
+
+Record = namedtuple("Record", "topic partition offset key value timestamp")
+
+
+def test_route_reads_only_the_timestamp() -> None:
+    assert route_event_time(b'{"ts": "2026-11-20T08:15:02.123Z", "junk": 1}') == ("2026-11-20", "08")
+    assert route_event_time(b'{"ts": "2026-11-20T08:59:59Z"}') == ("2026-11-20", "08")  # cached path
+    assert route_event_time(b'{"ts": "2026-11-20T01:30:00+02:00"}') == ("2026-11-19", "23")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "code"),
+    [
+        (b"{not json", "$", "malformed_json"),
+        (b"[1, 2]", "$", "wrong_type"),
+        (b'{"type": "view"}', "ts", "missing"),
+        (b'{"ts": 1700000000}', "ts", "wrong_type"),
+        (b'{"ts": "yesterday"}', "ts", "datetime_parsing"),
+        (b'{"ts": "2026-11-20T08:00:00"}', "ts", "naive_timestamp"),
+    ],
+)
+def test_unplaceable_messages_say_why(raw: bytes, field: str, code: str) -> None:
+    error = route_event_time(raw)
+    assert isinstance(error, FieldError)
+    assert (error.field, error.code) == (field, code)
+
+
+def test_batch_groups_by_hour_and_partition_and_keeps_bytes() -> None:
+    batch = BronzeBatch()
+    values = [
+        orjson.dumps({"ts": "2026-11-20T08:00:00Z", "n": 1}),
+        orjson.dumps({"ts": "2026-11-20T08:30:00Z", "n": 2}),
+        orjson.dumps({"ts": "2026-11-20T09:00:00Z", "n": 3}),
+        b"garbage",
+    ]
+    for offset, value in enumerate(values):
+        batch.add(Record("events.v1", 1, 100 + offset, b"u1", value, 1_700_000_000_000))
+    batch.add(Record("events.v1", 2, 7, None, values[0], 1_700_000_000_000))
+    files = batch.files(ingested_at=datetime(2026, 11, 21, tzinfo=UTC))
+    paths = [path for path, _, _ in files]
+    assert paths == [
+        "bronze/events/dt=2026-11-20/hour=08/p001-000000000100-000000000101.parquet",
+        "bronze/events/dt=2026-11-20/hour=08/p002-000000000007-000000000007.parquet",
+        "bronze/events/dt=2026-11-20/hour=09/p001-000000000102-000000000102.parquet",
+    ]
+    table = read_bronze_file(files[0][1])
+    assert table.column("value").to_pylist() == values[:2]
+    assert table.column("offset").to_pylist() == [100, 101]
+    assert table.column("key").to_pylist() == [b"u1", b"u1"]
+    assert [u.offset for u in batch.unplaced] == [103]
+    assert batch.positions == {("events.v1", 1): 104, ("events.v1", 2): 8}
+    assert batch.count == 5
+
+
+def test_local_store_writes_atomically_and_lists_only_finished_files(tmp_path: Path) -> None:
+    store = LakeStore(str(tmp_path / "lake"))
+    store.write_atomic("bronze/events/dt=2026-11-20/hour=08/a.parquet", b"one")
+    store.write_atomic("bronze/events/dt=2026-11-20/hour=08/a.parquet", b"two")
+    (tmp_path / "lake/bronze/events/dt=2026-11-20/hour=08/.b.parquet.tmp").write_bytes(b"partial")
+    assert store.list_files("bronze/events/", ".parquet") == ["bronze/events/dt=2026-11-20/hour=08/a.parquet"]
+    assert store.read_bytes("bronze/events/dt=2026-11-20/hour=08/a.parquet") == b"two"
+    assert store.list_files("nothing/here/") == []
+    with pytest.raises(ValueError, match="inside the lake"):
+        store.write_atomic("../escape", b"x")

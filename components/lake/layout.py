@@ -1,0 +1,41 @@
+"""Where things live in the lake (paths relative to the lake root)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+BRONZE = "bronze/events"
+SILVER = "silver/events"
+QUARANTINE = "quarantine/events"
+MANIFEST = "_manifest.json"
+
+
+def bronze_prefix(dt: date | str) -> str:
+    return f"{BRONZE}/dt={dt}/"
+
+
+def bronze_file(dt: str, hour: str, partition: int, first_offset: int, last_offset: int) -> str:
+    # Named by the Kafka range it holds: a replay of the same range rewrites the same file.
+    return f"{BRONZE}/dt={dt}/hour={hour}/p{partition:03d}-{first_offset:012d}-{last_offset:012d}.parquet"
+
+
+def silver_prefix(dt: date | str) -> str:
+    return f"{SILVER}/dt={dt}/"
+
+
+def silver_manifest_path(dt: date | str) -> str:
+    return f"{SILVER}/dt={dt}/{MANIFEST}"
+
+
+def quarantine_prefix(dt: date | str) -> str:
+    return f"{QUARANTINE}/dt={dt}/"
+
+
+def partition_dates(paths: list[str], base: str) -> list[str]:
+    """The `dt=` values present under `base` (sorted)."""
+    found = set()
+    for path in paths:
+        rest = path[len(base) :].lstrip("/") if path.startswith(base) else ""
+        if rest.startswith("dt="):
+            found.add(rest[3:].split("/", 1)[0])
+    return sorted(found)

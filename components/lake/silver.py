@@ -1,0 +1,286 @@
+"""Bronze to silver for one event date: typed, deduplicated by event_id, validated, hashed.
+
+The build is a full recompute of the date from every bronze file filed under it, so late
+files and replays are absorbed and a rebuild of the same bronze gives the same silver. Steps:
+
+1. parse every bronze record with the `events.v1` contract (failures: quarantine, reason);
+2. deduplicate by `event_id`, first by Kafka position wins; a redelivery (same content) is
+   dropped and counted, a conflicting reuse of an id (other content) is quarantined;
+3. run the Great Expectations suite; rows failing a row-level expectation go to quarantine
+   with the expectation's name;
+4. write the silver file, the quarantine file, then the manifest (row count, content hash,
+   bronze inputs, expectation summary). The manifest is written last: readers that follow it
+   never see a half-built partition. Files of earlier builds are removed after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from components.events import Event, EventValidationError, decode_event, encode_event
+from components.lake.bronze import read_bronze_file
+from components.lake.layout import (
+    BRONZE,
+    bronze_prefix,
+    partition_dates,
+    quarantine_prefix,
+    silver_manifest_path,
+    silver_prefix,
+)
+from components.lake.store import LakeStore
+from components.validation import SILVER_EVENT_COLUMNS, validate_silver_events
+
+SCHEMA_VERSION = 1
+SILVER_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("article_id", pa.string(), nullable=False),
+        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("dwell_ms", pa.int64()),
+        pa.field("request_id", pa.string()),
+        pa.field("position", pa.int32()),
+        pa.field("model_version", pa.string()),
+        pa.field("propensity", pa.float64()),
+        pa.field("context", pa.string()),  # JSON object, as sent
+        pa.field("kafka_partition", pa.int32(), nullable=False),
+        pa.field("kafka_offset", pa.int64(), nullable=False),
+        pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("value", pa.binary(), nullable=False),
+        pa.field("kafka_partition", pa.int32(), nullable=False),
+        pa.field("kafka_offset", pa.int64(), nullable=False),
+        pa.field("failed_check", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+    ]
+)
+
+
+class SilverSchemaError(RuntimeError):
+    """The typed frame does not have the silver columns: a bug, never a data problem."""
+
+
+@dataclass
+class SilverResult:
+    dt: str
+    rows: int
+    content_hash: str
+    bronze_rows: int
+    quarantined: int
+    duplicates_dropped: int
+    silver_file: str | None
+    quarantine_file: str | None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Quarantined:
+    value: list[bytes] = field(default_factory=list)
+    partition: list[int] = field(default_factory=list)
+    offset: list[int] = field(default_factory=list)
+    check: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+
+    def add(self, value: bytes, partition: int, offset: int, check: str, reason: str) -> None:
+        self.value.append(value)
+        self.partition.append(partition)
+        self.offset.append(offset)
+        self.check.append(check)
+        self.reason.append(reason)
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "value": pa.array(self.value, pa.binary()),
+                "kafka_partition": pa.array(self.partition, pa.int32()),
+                "kafka_offset": pa.array(self.offset, pa.int64()),
+                "failed_check": pa.array(self.check, pa.string()),
+                "reason": pa.array(self.reason, pa.string()),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def _read_bronze(store: LakeStore, dt: str) -> tuple[pa.Table, list[str]]:
+    files = store.list_files(bronze_prefix(dt), ".parquet")
+    tables = [read_bronze_file(store.read_bytes(path)) for path in files]
+    if not tables:
+        raise FileNotFoundError(f"no bronze files under {store.uri(bronze_prefix(dt))}")
+    table = pa.concat_tables(tables)
+    # Deterministic "first wins": Kafka order, then arrival.
+    order = pc.sort_indices(
+        table, sort_keys=[("partition", "ascending"), ("offset", "ascending"), ("ingested_at", "ascending")]
+    )
+    return table.take(order), files
+
+
+def _rows(events: list[tuple[Event, int, int, datetime]]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {name: [] for name in SILVER_EVENT_COLUMNS}
+    for event, partition, offset, ingested_at in events:
+        cols["event_id"].append(str(event.event_id))
+        cols["type"].append(event.type.value)
+        cols["user_id"].append(event.user_id)
+        cols["article_id"].append(event.article_id)
+        cols["ts"].append(event.ts)
+        cols["dwell_ms"].append(event.dwell_ms)
+        cols["request_id"].append(event.request_id)
+        cols["position"].append(event.position)
+        cols["model_version"].append(event.model_version)
+        cols["propensity"].append(None if event.propensity is None else float(event.propensity))
+        cols["context"].append(json.dumps(event.context, sort_keys=True) if event.context else None)
+        cols["kafka_partition"].append(partition)
+        cols["kafka_offset"].append(offset)
+        cols["ingested_at"].append(ingested_at)
+    return cols
+
+
+def content_hash(events: list[Event]) -> str:
+    """sha256 of the events' canonical JSON, ordered by event_id: the partition's lineage key.
+
+    Independent of how the events arrived (Kafka positions, replays, file layout)."""
+    digest = hashlib.sha256()
+    for encoded in sorted(encode_event(e) for e in events):
+        digest.update(encoded)
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def build_silver(store: LakeStore, dt: date | str, *, lateness_days: int = 30) -> SilverResult:
+    dt = str(dt)
+    bronze, bronze_files = _read_bronze(store, dt)
+    values = bronze.column("value").to_pylist()
+    partitions = bronze.column("partition").to_pylist()
+    offsets = bronze.column("offset").to_pylist()
+    ingested = bronze.column("ingested_at").to_pylist()
+
+    quarantine = _Quarantined()
+    kept: list[tuple[Event, int, int, datetime]] = []
+    kept_values: list[bytes] = []
+    first_seen: dict[str, bytes] = {}
+    duplicates = 0
+    for value, partition, offset, ingested_at in zip(values, partitions, offsets, ingested, strict=True):
+        try:
+            # The receiver's clock for the future check is when the record reached the lake.
+            event = decode_event(value, now=ingested_at)
+        except EventValidationError as exc:
+            quarantine.add(value, partition, offset, "events.v1 contract", str(exc))
+            continue
+        event_id = str(event.event_id)
+        canonical = encode_event(event)
+        seen = first_seen.get(event_id)
+        if seen is not None:
+            if seen == canonical:
+                duplicates += 1  # a redelivery: the same event again
+            else:
+                quarantine.add(
+                    value, partition, offset, "unique event_id", "duplicate event_id with different content"
+                )
+            continue
+        first_seen[event_id] = canonical
+        kept.append((event, partition, offset, ingested_at))
+        kept_values.append(value)
+
+    frame = pd.DataFrame(_rows(kept), columns=SILVER_EVENT_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True)
+    for column in ("dwell_ms", "position", "kafka_partition", "kafka_offset"):
+        frame[column] = frame[column].astype("Int64")
+    frame["propensity"] = frame["propensity"].astype("Float64")
+    outcome = validate_silver_events(frame, date.fromisoformat(dt), lateness_days=lateness_days)
+    table_checks = {k: v for k, v in outcome.summary.items() if k.startswith("expect_table")}
+    if not all(v["success"] for v in table_checks.values()):
+        raise SilverSchemaError(f"silver frame failed {table_checks}")
+    bad_rows = outcome.reasons_by_row()
+    for row, names in sorted(bad_rows.items()):
+        _, partition, offset, _ = kept[row]
+        quarantine.add(kept_values[row], partition, offset, ", ".join(names), "failed: " + "; ".join(names))
+    good = [i for i in range(len(kept)) if i not in bad_rows]
+    events = [kept[i][0] for i in good]
+    silver = pa.Table.from_pandas(frame.iloc[good], schema=SILVER_SCHEMA, preserve_index=False)
+    silver = silver.sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    digest = content_hash(events)
+
+    silver_file = f"{silver_prefix(dt)}part-{digest[:16]}.parquet" if len(events) else None
+    quarantine_table = quarantine.table()
+    quarantine_file = None
+    if quarantine_table.num_rows:
+        q_digest = hashlib.sha256(b"".join(sorted(quarantine.value))).hexdigest()[:16]
+        quarantine_file = f"{quarantine_prefix(dt)}part-{q_digest}.parquet"
+    if silver_file:
+        store.write_atomic(silver_file, _parquet(silver))
+    if quarantine_file:
+        store.write_atomic(quarantine_file, _parquet(quarantine_table))
+    manifest = {
+        "dt": dt,
+        "schema_version": SCHEMA_VERSION,
+        "row_count": len(events),
+        "content_hash": digest,
+        "silver_file": silver_file,
+        "quarantine_file": quarantine_file,
+        "quarantined": quarantine_table.num_rows,
+        "duplicates_dropped": duplicates,
+        "bronze_rows": len(values),
+        "bronze_files": bronze_files,
+        "expectations": outcome.summary,
+        "built_at": datetime.now(UTC).isoformat(),
+    }
+    store.write_atomic(silver_manifest_path(dt), json.dumps(manifest, indent=2, sort_keys=True).encode())
+    for stale in store.list_files(silver_prefix(dt), ".parquet") + store.list_files(
+        quarantine_prefix(dt), ".parquet"
+    ):
+        if stale not in (silver_file, quarantine_file):
+            store.delete(stale)
+    return SilverResult(
+        dt=dt,
+        rows=len(events),
+        content_hash=digest,
+        bronze_rows=len(values),
+        quarantined=quarantine_table.num_rows,
+        duplicates_dropped=duplicates,
+        silver_file=silver_file,
+        quarantine_file=quarantine_file,
+        manifest=manifest,
+    )
+
+
+def read_manifest(store: LakeStore, dt: date | str) -> dict[str, Any]:
+    return dict(json.loads(store.read_bytes(silver_manifest_path(dt))))
+
+
+def read_silver(store: LakeStore, dt: date | str) -> pa.Table:
+    """The silver partition the manifest points at (empty table if it holds no rows)."""
+    manifest = read_manifest(store, dt)
+    if not manifest["silver_file"]:
+        return SILVER_SCHEMA.empty_table()
+    return pq.read_table(io.BytesIO(store.read_bytes(manifest["silver_file"])), schema=SILVER_SCHEMA)
+
+
+def read_quarantine(store: LakeStore, dt: date | str) -> pa.Table:
+    manifest = read_manifest(store, dt)
+    if not manifest["quarantine_file"]:
+        return QUARANTINE_SCHEMA.empty_table()
+    return pq.read_table(io.BytesIO(store.read_bytes(manifest["quarantine_file"])), schema=QUARANTINE_SCHEMA)
+
+
+def bronze_dates(store: LakeStore) -> list[str]:
+    return partition_dates(store.list_files(BRONZE + "/", ".parquet"), BRONZE)

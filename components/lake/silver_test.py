@@ -1,0 +1,115 @@
+"""Bronze to silver on a local lake: exact rows, dedup, quarantine with reasons, stable hash."""
+
+import uuid
+from collections import namedtuple
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from components.lake import BronzeBatch, LakeStore
+from components.lake.silver import build_silver, read_manifest, read_quarantine, read_silver
+
+Record = namedtuple("Record", "topic partition offset key value timestamp")
+DAY = datetime(2026, 11, 20, tzinfo=UTC)
+INGESTED = DAY + timedelta(days=1, hours=2)
+
+
+def event(i: int, **overrides: Any) -> dict[str, Any]:
+    payload = {
+        "event_id": str(uuid.UUID(int=i + 1)),
+        "type": "view",
+        "user_id": f"u{i % 5}",
+        "article_id": f"a{i % 11}",
+        "ts": (DAY + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
+    }
+    payload.update(overrides)
+    return payload
+
+
+def write_bronze(store: LakeStore, values: list[bytes], *, partition: int = 0, first_offset: int = 0) -> None:
+    batch = BronzeBatch()
+    for i, value in enumerate(values):
+        batch.add(Record("events.v1", partition, first_offset + i, b"k", value, 0))
+    for path, data, _ in batch.files(ingested_at=INGESTED):
+        store.write_atomic(path, data)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LakeStore:
+    return LakeStore(str(tmp_path / "lake"))
+
+
+def test_silver_holds_each_event_once_and_quarantines_the_rest(store: LakeStore) -> None:
+    good = [orjson.dumps(event(i)) for i in range(100)]
+    broken_contract = orjson.dumps(event(500, position="3"))
+    long_dwell = orjson.dumps(event(501, type="dwell", dwell_ms=10 * 3600 * 1000))
+    other_day = orjson.dumps(event(502, ts="2026-11-21T00:00:00Z"))  # filed under the 21st by bronze
+    conflicting = orjson.dumps(event(3, user_id="someone-else"))
+    # first delivery, then a replay of the first 40 records (a crash before the commit): the
+    # replay's file covers another offset range than the first, so both hold those records
+    write_bronze(store, [*good, broken_contract, long_dwell, other_day], first_offset=0)
+    write_bronze(store, good[:40], first_offset=0, partition=0)
+    write_bronze(store, [conflicting], partition=1, first_offset=9)
+
+    result = build_silver(store, "2026-11-20")
+    silver = read_silver(store, "2026-11-20")
+    assert result.rows == silver.num_rows == 100
+    assert sorted(silver.column("event_id").to_pylist()) == sorted(event(i)["event_id"] for i in range(100))
+    assert result.duplicates_dropped == 40
+    quarantine = read_quarantine(store, "2026-11-20")
+    reasons = dict(
+        zip(quarantine.column("value").to_pylist(), quarantine.column("reason").to_pylist(), strict=True)
+    )
+    assert "position" in reasons[broken_contract]
+    assert "expect_column_values_to_be_between(dwell_ms)" in reasons[long_dwell]
+    assert reasons[conflicting] == "duplicate event_id with different content"
+    assert other_day not in reasons  # it lives in the 21st's partition
+    assert result.quarantined == 3
+    manifest = read_manifest(store, "2026-11-20")
+    assert manifest["row_count"] == 100
+    assert manifest["content_hash"] == result.content_hash
+    assert manifest["expectations"]["expect_column_values_to_be_unique(event_id)"]["success"] is True
+    assert str(silver.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+
+
+def test_redeliveries_in_other_files_are_dropped_and_counted(store: LakeStore) -> None:
+    values = [orjson.dumps(event(i)) for i in range(30)]
+    write_bronze(store, values, partition=0, first_offset=0)
+    write_bronze(store, values[10:20], partition=2, first_offset=500)  # same events, other position
+    result = build_silver(store, "2026-11-20")
+    assert result.rows == 30
+    assert result.duplicates_dropped == 10
+    assert result.quarantined == 0
+
+
+def test_rebuild_is_stable_and_absorbs_late_files(store: LakeStore) -> None:
+    write_bronze(store, [orjson.dumps(event(i)) for i in range(20)])
+    first = build_silver(store, "2026-11-20")
+    again = build_silver(store, "2026-11-20")
+    assert again.content_hash == first.content_hash
+    assert again.silver_file == first.silver_file
+    write_bronze(store, [orjson.dumps(event(i)) for i in range(20, 25)], partition=1)
+    late = build_silver(store, "2026-11-20")
+    assert late.rows == 25
+    assert late.content_hash != first.content_hash
+    # only the current build's file remains
+    assert store.list_files("silver/events/dt=2026-11-20/", ".parquet") == [late.silver_file]
+
+
+def test_timestamp_sanity_quarantines_events_from_the_future_of_their_arrival(store: LakeStore) -> None:
+    # ts after ingestion + skew: the contract check uses the record's arrival as "now"
+    future = orjson.dumps(event(1, ts=(INGESTED + timedelta(hours=1)).isoformat()))
+    write_bronze(store, [orjson.dumps(event(0)), future])
+    # bronze files it under its own (future) date; build that date
+    result = build_silver(store, (INGESTED + timedelta(hours=1)).date().isoformat())
+    assert result.rows == 0
+    assert result.quarantined == 1
+    assert "future" in read_quarantine(store, result.dt).column("reason").to_pylist()[0]
+
+
+def test_missing_bronze_is_an_error(store: LakeStore) -> None:
+    with pytest.raises(FileNotFoundError, match="dt=2026-01-01"):
+        build_silver(store, "2026-01-01")

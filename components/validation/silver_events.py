@@ -1,0 +1,113 @@
+"""The Great Expectations suite every silver event partition must pass.
+
+Row-level expectations name the rows that fail them; the silver build moves those rows to
+quarantine with the expectation's name as the reason. Timestamp sanity is checked on two
+derived columns: the offset of `ts` within the partition's day (events belong to the day they
+are filed under) and the ingest lag (not from the future, not later than the lateness horizon).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+SILVER_EVENT_COLUMNS = [
+    "event_id", "type", "user_id", "article_id", "ts", "dwell_ms", "request_id", "position",
+    "model_version", "propensity", "context", "kafka_partition", "kafka_offset", "ingested_at",
+]  # fmt: skip
+CHECK_COLUMNS = ["ts_day_offset_s", "ingest_lag_s"]
+EVENT_TYPES = ["impression", "view", "click", "dwell"]
+# Silver is stricter than the wire contract: a six-hour read is a tab left open, not reading.
+MAX_SILVER_DWELL_MS = 6 * 3600 * 1000
+MAX_FUTURE_SKEW_S = 300
+
+
+@dataclass
+class SuiteOutcome:
+    success: bool
+    # expectation name -> positional row numbers of the rows that failed it
+    failed_rows: dict[str, list[int]] = field(default_factory=dict)
+    # expectation name -> {"success": bool, "unexpected": int}
+    summary: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def reasons_by_row(self) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for name, rows in self.failed_rows.items():
+            for row in rows:
+                out.setdefault(row, []).append(name)
+        return out
+
+
+def _expectations(lateness_days: int) -> list[Any]:
+    import great_expectations as gx
+
+    e = gx.expectations
+    horizon_s = lateness_days * 86_400
+    return [
+        e.ExpectTableColumnsToMatchOrderedList(column_list=SILVER_EVENT_COLUMNS + CHECK_COLUMNS),
+        *[
+            e.ExpectColumnValuesToNotBeNull(column=c)
+            for c in ("event_id", "type", "user_id", "article_id", "ts", "ingested_at")
+        ],
+        e.ExpectColumnValuesToBeUnique(column="event_id"),
+        e.ExpectColumnValuesToBeInSet(column="type", value_set=EVENT_TYPES),
+        e.ExpectColumnValueLengthsToBeBetween(column="user_id", min_value=1, max_value=128),
+        e.ExpectColumnValueLengthsToBeBetween(column="article_id", min_value=1, max_value=128),
+        e.ExpectColumnValuesToBeBetween(column="dwell_ms", min_value=0, max_value=MAX_SILVER_DWELL_MS),
+        e.ExpectColumnValuesToBeBetween(column="position", min_value=0, max_value=999),
+        e.ExpectColumnValuesToBeBetween(column="propensity", min_value=0, max_value=1, strict_min=True),
+        e.ExpectColumnValuesToBeBetween(
+            column="ts_day_offset_s", min_value=0, max_value=86_400, strict_max=True
+        ),
+        e.ExpectColumnValuesToBeBetween(
+            column="ingest_lag_s", min_value=-MAX_FUTURE_SKEW_S, max_value=horizon_s
+        ),
+    ]
+
+
+def _name(config: Any) -> str:
+    column = config.kwargs.get("column")
+    return f"{config.type}({column})" if column else str(config.type)
+
+
+def validate_silver_events(frame: pd.DataFrame, dt: date, *, lateness_days: int = 30) -> SuiteOutcome:
+    """Run the suite on `frame` (silver columns); returns which rows failed what."""
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    day_start = datetime.combine(dt, time(0), tzinfo=UTC)
+    checked = frame.reset_index(drop=True).copy()
+    checked["ts_day_offset_s"] = (checked["ts"] - day_start) / timedelta(seconds=1)
+    checked["ingest_lag_s"] = (checked["ingested_at"] - checked["ts"]) / timedelta(seconds=1)
+
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in pipeline logs
+    asset = context.data_sources.add_pandas("silver").add_dataframe_asset("events")
+    batch = asset.add_batch_definition_whole_dataframe("partition").get_batch(
+        batch_parameters={"dataframe": checked}
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name="silver_events"))
+    for expectation in _expectations(lateness_days):
+        suite.add_expectation(expectation)
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+
+    outcome = SuiteOutcome(success=bool(result.success))
+    for item in result.results:
+        name = _name(item.expectation_config)
+        unexpected = item.result.get("unexpected_index_list") or []
+        rows = sorted({int(i) for i in unexpected if not isinstance(i, dict)})
+        outcome.summary[name] = {
+            "success": bool(item.success),
+            "unexpected": int(item.result.get("unexpected_count") or 0),
+        }
+        if rows:
+            outcome.failed_rows[name] = rows
+        elif not item.success and name.startswith("expect_table"):
+            outcome.failed_rows[name] = list(range(len(checked)))
+    return outcome

@@ -1,0 +1,64 @@
+"""Build silver partitions from bronze: `./pants run pipelines/silver/main.py -- --date 2026-11-20`.
+
+`--all` builds every date present in bronze. One JSON line per partition, then a summary line
+(last). Exit code 1 when a date has no bronze files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+
+from rich.console import Console
+from rich.progress import Progress
+
+from components.config import load_settings
+from components.lake import LakeStore
+from components.lake.silver import bronze_dates, build_silver
+
+
+def _date(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--date", type=_date, action="append", dest="dates", help="event date (repeatable)")
+    which.add_argument("--all", action="store_true", help="every date present in bronze")
+    p.add_argument("--lateness-days", type=int, default=30, help="oldest accepted arrival lag")
+    args = p.parse_args(argv)
+    settings = load_settings()
+    store = LakeStore.from_settings(settings.lake)
+    console = Console(stderr=True)
+    dates = bronze_dates(store) if args.all else args.dates
+    totals = {"dates": 0, "rows": 0, "quarantined": 0, "duplicates_dropped": 0}
+    with Progress(console=console) as progress:
+        task = progress.add_task("silver", total=len(dates))
+        for dt in dates:
+            try:
+                result = build_silver(store, dt, lateness_days=args.lateness_days)
+            except FileNotFoundError as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                return 1
+            print(
+                json.dumps(
+                    {k: v for k, v in result.manifest.items() if k not in ("expectations", "bronze_files")}
+                )
+            )
+            totals["dates"] += 1
+            totals["rows"] += result.rows
+            totals["quarantined"] += result.quarantined
+            totals["duplicates_dropped"] += result.duplicates_dropped
+            progress.advance(task)
+    print(json.dumps({"lake": store.uri("silver/events"), **totals}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

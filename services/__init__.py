@@ -1,0 +1,1 @@
+"""reco services: long-running processes, thin edges over the components."""

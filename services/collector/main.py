@@ -1,0 +1,37 @@
+"""Run the collector under Hypercorn: `./pants run services/collector/main.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from components.config import load_settings
+from services.collector.app import create_app
+
+CONFIG_FILE = Path(__file__).with_name("hypercorn.toml")
+
+
+def main() -> int:
+    settings = load_settings()
+    config = Config.from_toml(CONFIG_FILE)
+    config.bind = [f"{settings.collector.host}:{settings.collector.port}"]
+    app = create_app(settings)
+    shutdown = asyncio.Event()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, shutdown.set)
+        await serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
