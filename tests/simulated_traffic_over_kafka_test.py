@@ -6,8 +6,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 from components.events import decode_event
+from components.runtime.tansu import TansuBroker
 from components.simulator import World, WorldConfig, simulate_to_kafka
-from components.testing.broker import TansuBroker
 from components.testing.fixtures import Topics
 from components.testing.kafka_read import read_topic
 

@@ -10,8 +10,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from components.config import KafkaSettings
 from components.events import Event, EventType, decode_event
+from components.runtime.tansu import TansuBroker, free_port
 from components.streaming import BrokerUnavailableError, EventProducer, ensure_topics
-from components.testing.broker import TansuBroker, free_port
 from components.testing.kafka_read import read_topic
 
 

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from components.config import Settings
-from components.testing.broker import TansuBroker
+from components.runtime.tansu import TansuBroker
 from components.testing.fixtures import Topics
 from components.testing.services import (
     create_database,

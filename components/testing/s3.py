@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from components.testing.broker import free_port
+from components.runtime.tansu import free_port
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "reco-test",

@@ -1,39 +1,106 @@
 """reco's main job on embedded defaults: the README's one command.
 
-Today it simulates a week of platform traffic (the `local` profile, under RECO_HOME) and
-validates every event against the `events.v1` contract; later stages (collector, Kafka,
-lake, features, training, serving) join here as they land.
+    ./pants run pipelines/quickstart/main.py [-- --days 7 --users 2000 --seed 7]
 
-    ./pants run pipelines/quickstart/main.py [-- --days 7 --users 5000 --seed 7]
+1. starts what is missing: the embedded Kafka-protocol broker (tansu) on the configured
+   address when nothing listens there, the collector and the ingestor as subprocesses;
+2. simulates a week of platform traffic and sends it through the collector (HTTP -> Kafka);
+3. waits until the ingestor has made every accepted event durable in the bronze lake;
+4. builds silver for every simulated date (contract, dedup, Great Expectations, manifests);
+5. prints a summary table and, last, a JSON line; exit code 1 if anything was lost.
 
-The last line printed is a JSON summary; the exit code is 1 if any event broke the contract.
+Later stages (features, training, serving) join here as they land. State lives under
+RECO_HOME (default `.reco`): the lake, service logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import socket
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from components.config import load_settings
-from components.events.batch import ValidationReport, validate_raw
-from components.simulator import World, WorldConfig, simulate_to_files
-from components.simulator.sinks import read_jsonl
+from components.config import Settings, load_settings
+from components.lake import LakeStore
+from components.lake.silver import build_silver, read_silver
+from components.runtime import ServiceProcess, TansuBroker, committed_total, post_events, wait_ready
+from components.simulator import TrafficGenerator, World, WorldConfig
+from components.streaming import ensure_topics
+
+PARTITIONS = 4
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--days", type=int, default=7)
-    p.add_argument("--users", type=int, default=5_000)
+    p.add_argument("--users", type=int, default=2_000)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--timeout-s", type=float, default=600)
     return p
+
+
+def _listening(address: str) -> bool:
+    host, _, port = address.split(",")[0].rpartition(":")
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host or "127.0.0.1", int(port))) == 0
+
+
+def _service_env(settings: Settings) -> dict[str, str]:
+    return {
+        "RECO_PROFILE": settings.profile.value,
+        "RECO_HOME": settings.home,
+        "RECO_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "RECO_KAFKA__EVENTS_TOPIC": settings.kafka.events_topic,
+        "RECO_KAFKA__DEAD_LETTER_TOPIC": settings.kafka.dead_letter_topic,
+        "RECO_LAKE__ROOT": settings.lake.root,
+        "RECO_COLLECTOR__HOST": settings.collector.host,
+        "RECO_COLLECTOR__PORT": str(settings.collector.port),
+        "RECO_INGESTOR__FLUSH_INTERVAL_S": "1.0",
+    }
+
+
+async def _ingest(
+    settings: Settings, events: list[dict[str, Any]], logs: Path, progress: Progress
+) -> tuple[set[str], int, int]:
+    kafka = settings.kafka
+    await ensure_topics(kafka, [kafka.events_topic, kafka.dead_letter_topic], PARTITIONS)
+    before = await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
+    env = _service_env(settings)
+    collector = ServiceProcess("services.collector.main", env, logs / "collector.log").start()
+    ingestor = ServiceProcess("services.ingestor.main", env, logs / "ingestor.log").start()
+    try:
+        url = f"http://{settings.collector.host}:{settings.collector.port}"
+        await wait_ready(f"{url}/readyz")
+        send = progress.add_task("collector: POST /events", total=None)
+        acknowledged, rejected = await post_events(f"{url}/events", events)
+        progress.update(send, total=1, completed=1)
+        drain = progress.add_task("ingestor: Kafka -> bronze", total=len(acknowledged))
+        started = time.monotonic()
+        while True:
+            done = (
+                await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
+                - before
+            )
+            progress.update(drain, completed=min(done, len(acknowledged)))
+            if done >= len(acknowledged):
+                break
+            if not ingestor.running or time.monotonic() - started > 600:
+                raise RuntimeError(f"ingestor stopped or stalled at {done:,} records:\n{ingestor.log_tail()}")
+            await asyncio.sleep(0.2)
+        return acknowledged, rejected, done
+    finally:
+        ingestor.stop()
+        collector.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,55 +108,83 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     console = Console(stderr=True)
     started = time.perf_counter()
+    home = Path(settings.home)
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = WorldConfig(
         seed=args.seed, start=today - timedelta(days=args.days), days=args.days, users=args.users
     )
-    out = Path(settings.home) / "simulated" / config.start.date().isoformat()
-    console.print(f"[bold]reco main job[/bold] profile={settings.profile} home={settings.home}")
-
-    with Progress(console=console) as progress:
-        simulate = progress.add_task("simulate traffic", total=config.days)
-        summary = simulate_to_files(World.build(config), out, lambda _: progress.advance(simulate))
-        day_files = sorted(out.glob("events-*.jsonl"))
-        check = progress.add_task("validate events.v1", total=len(day_files))
-        report = ValidationReport()
-        now = datetime.now(UTC)
-        for path in day_files:
-            part = validate_raw(read_jsonl(path), now=now)
-            report.valid_count += part.valid_count
-            report.rejected.extend(part.rejected)
-            report.reasons.update(part.reasons)
-            progress.advance(check)
-
-    totals = summary.as_dict()
-    table = Table(
-        title=f"a simulated week: {config.start.date()} .. {(config.end - timedelta(days=1)).date()}"
+    console.print(
+        f"[bold]reco main job[/bold] profile={settings.profile} home={home} kafka={settings.kafka.bootstrap_servers}"
     )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for kind, count in totals["by_type"].items():
-        table.add_row(f"{kind} events", f"{count:,}")
-    table.add_row("sessions", f"{totals['sessions']:,}")
-    table.add_row("first-visit share", f"{totals['first_visit_share']:.1%}")
-    table.add_row("click-through rate", f"{totals['ctr']:.2%}")
-    table.add_row("valid / rejected", f"{report.valid_count:,} / {len(report.rejected):,}")
-    console.print(table)
-    for reason, count in report.reasons.most_common(5):
-        console.print(f"[red]rejected[/red] {count:,} x {reason}")
-    console.print(f"events in [cyan]{out}[/cyan]")
 
+    broker = None
+    if not _listening(settings.kafka.bootstrap_servers):
+        port = int(settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")[2])
+        broker = TansuBroker(port=port, log_dir=logs).start()
+        console.print(f"started the embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
+    try:
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            simulate = progress.add_task("simulate traffic (days)", total=config.days)
+            events: list[dict[str, Any]] = []
+            dates = []
+            for traffic in TrafficGenerator(World.build(config)).days():
+                events.extend(traffic.events)
+                dates.append(traffic.day.isoformat())
+                progress.advance(simulate)
+            acknowledged, rejected, ingested = asyncio.run(_ingest(settings, events, logs, progress))
+            silver = progress.add_task("silver: contract, dedup, expectations", total=None)
+            store = LakeStore.from_settings(settings.lake)
+            touched = sorted({e["ts"][:10] for e in events})
+            results = []
+            silver_ids: set[str] = set()
+            for dt in touched:
+                results.append(build_silver(store, dt))
+                silver_ids.update(read_silver(store, dt).column("event_id").to_pylist())
+                progress.advance(silver)
+            progress.update(silver, total=len(touched))
+    finally:
+        if broker:
+            broker.stop()
+
+    lost = len(acknowledged - silver_ids)
+    table = Table(title=f"simulated {config.start.date()} .. {(config.end - timedelta(days=1)).date()}")
+    for column in ("date", "silver rows", "quarantined", "duplicates dropped", "content hash"):
+        table.add_column(column, justify="right" if column != "date" else "left")
+    for r in results:
+        table.add_row(
+            r.dt, f"{r.rows:,}", f"{r.quarantined:,}", f"{r.duplicates_dropped:,}", r.content_hash[:12]
+        )
+    console.print(table)
+    console.print(
+        f"events: simulated {len(events):,}, accepted {len(acknowledged):,}, rejected {rejected:,}, "
+        f"ingested {ingested:,}, lost {lost:,}"
+    )
+    console.print(
+        f"lake: [cyan]{store.uri('silver/events')}[/cyan] (manifests: _manifest.json per date); logs: {logs}"
+    )
     result = {
-        "events": totals["events"],
-        "valid": report.valid_count,
-        "rejected": len(report.rejected),
-        "days": totals["days"],
-        "ctr": totals["ctr"],
-        "out": str(out),
+        "events": len(events),
+        "accepted": len(acknowledged),
+        "rejected": rejected,
+        "ingested": ingested,
+        "silver_rows": sum(r.rows for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+        "lost": lost,
+        "dates": [r.dt for r in results],
+        "lake": store.uri("silver/events"),
         "seconds": round(time.perf_counter() - started, 2),
     }
     print(json.dumps(result))
-    return 0 if not report.rejected and report.valid_count == totals["events"] else 1
+    return 0 if lost == 0 and rejected == 0 else 1
 
 
 if __name__ == "__main__":

@@ -3,16 +3,21 @@ from pathlib import Path
 
 import pytest
 
+from components.runtime import free_port
 from pipelines.quickstart.main import main
 
 
-def test_main_job_simulates_and_validates_every_event(
+def test_main_job_moves_a_simulated_week_into_silver(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RECO_HOME", str(tmp_path))
-    assert main(["--days", "2", "--users", "300"]) == 0
+    # its own broker and collector ports: the job starts the embedded broker itself
+    monkeypatch.setenv("RECO_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
+    monkeypatch.setenv("RECO_COLLECTOR__PORT", str(free_port()))
+    assert main(["--days", "2", "--users", "150"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["events"] > 1_000
-    assert result["valid"] == result["events"]
-    assert result["rejected"] == 0
-    assert result["out"].startswith(str(tmp_path))
+    assert result["accepted"] == result["events"]
+    assert result["rejected"] == 0 and result["lost"] == 0
+    assert result["silver_rows"] == result["accepted"]
+    assert result["lake"].startswith(str(tmp_path))

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from components.testing.broker import TansuBroker
+from components.runtime.tansu import TansuBroker
 from components.testing.fixtures import Topics
 from pipelines.simulate.main import main
 

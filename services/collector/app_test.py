@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from components.config import Settings
 from components.events import decode_dead_letter, decode_event
-from components.testing.broker import TansuBroker
+from components.runtime.tansu import TansuBroker
 from components.testing.kafka_read import read_topic
 from services.collector.app import create_app
 

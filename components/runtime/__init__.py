@@ -1,0 +1,16 @@
+"""Running reco on one machine: the embedded Kafka-protocol broker (tansu) of the local
+profile, services as subprocesses, and the client calls that drive them. Used by the main
+job, end-to-end tests and benchmarks."""
+
+from components.runtime.processes import ServiceProcess, committed_total, post_events, wait_ready
+from components.runtime.tansu import TansuBroker, free_port, tansu_binary
+
+__all__ = [
+    "ServiceProcess",
+    "TansuBroker",
+    "committed_total",
+    "free_port",
+    "post_events",
+    "tansu_binary",
+    "wait_ready",
+]

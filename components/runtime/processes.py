@@ -1,0 +1,135 @@
+"""Run reco services as real subprocesses (this interpreter, this import path) for
+end-to-end tests and benchmarks, and drive them like their clients do."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import TopicPartition
+
+from components.config import KafkaSettings
+from components.streaming import new_consumer
+
+
+class ServiceProcess:
+    def __init__(self, module: str, env: dict[str, str], log_path: Path):
+        self.module, self.log_path = module, log_path
+        # The parent environment plus the service settings; the child imports what we import.
+        self.env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(sys.path)}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, no commit."""
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout_s: float = 30) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+async def wait_ready(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url, timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} not ready within {timeout_s}s")
+
+
+async def post_events(
+    url: str,
+    events: list[dict[str, Any]],
+    *,
+    batch: int = 500,
+    concurrency: int = 4,
+    rate: float | None = None,
+) -> tuple[set[str], int]:
+    """POST every event to a collector (at most `rate` per second), retrying what got a 503.
+
+    Returns the ids the collector acknowledged and how many it rejected."""
+    acknowledged: set[str] = set()
+    rejected = 0
+    sent = 0
+    started = time.perf_counter()
+    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+    for start in range(0, len(events), batch):
+        queue.put_nowait(events[start : start + batch])
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal rejected, sent
+        while not queue.empty():
+            chunk = queue.get_nowait()
+            if rate:
+                ahead = sent / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+            sent += len(chunk)
+            body = orjson.dumps(chunk)
+            while True:
+                response = await client.post(url, content=body, headers={"content-type": "application/json"})
+                if response.status_code == 503:
+                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                    continue
+                for result in response.json().get("results", []):
+                    if result["status"] == "accepted":
+                        acknowledged.add(result["event_id"])
+                    else:
+                        rejected += 1
+                break
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    return acknowledged, rejected
+
+
+async def committed_total(settings: KafkaSettings, group_id: str, topic: str, partitions: int) -> int:
+    """Sum of a consumer group's committed offsets on `topic`: how many records it made durable."""
+    consumer = new_consumer(settings, group_id)
+    await consumer.start()
+    try:
+        total = 0
+        for partition in range(partitions):
+            total += await consumer.committed(TopicPartition(topic, partition)) or 0
+        return total
+    finally:
+        await consumer.stop()
