@@ -2,6 +2,7 @@
 
 from components.config.settings import (
     CollectorSettings,
+    FeaturesSettings,
     IngestorSettings,
     KafkaSettings,
     LakeSettings,
@@ -15,6 +16,7 @@ from components.config.settings import (
 
 __all__ = [
     "CollectorSettings",
+    "FeaturesSettings",
     "IngestorSettings",
     "KafkaSettings",
     "LakeSettings",

@@ -9,7 +9,7 @@ S3 lake, an MLflow server). Any single value can still be overridden on top of a
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +78,15 @@ class IngestorSettings(_Section):
     max_poll_records: int = Field(default=5_000, ge=1)
 
 
+class FeaturesSettings(_Section):
+    # Feast project: names the registry entries and prefixes the online store's keys.
+    project: str = Field(default="reco", pattern=r"^[A-Za-z0-9_]+$")
+    # File path (local) or a SQLAlchemy URL (postgresql+psycopg://...) for a SQL registry.
+    registry: str = Field(min_length=1)
+    # "redis" (RECO_REDIS__URL) or "sqlite": an explicit embedded fallback without Redis.
+    online_store: Literal["redis", "sqlite"] = "redis"
+
+
 def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
     if profile is Profile.CLUSTER:
         return {
@@ -87,6 +96,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
             "lake": {"root": "s3://reco-lake"},
             "mlflow": {"tracking_uri": "http://mlflow:5000"},
             "collector": {"host": "0.0.0.0"},
+            "features": {"registry": "postgresql+psycopg://reco@postgres:5432/reco"},
         }
     return {
         "kafka": {"bootstrap_servers": "127.0.0.1:9092"},
@@ -94,6 +104,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
         "postgres": {"dsn": None},
         "lake": {"root": f"{home}/lake"},
         "mlflow": {"tracking_uri": f"sqlite:///{home}/mlflow.db"},
+        "features": {"registry": f"{home}/feast/registry.db"},
     }
 
 
@@ -115,6 +126,7 @@ class Settings(BaseSettings):
     mlflow: MlflowSettings
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     ingestor: IngestorSettings = Field(default_factory=IngestorSettings)
+    features: FeaturesSettings
 
     @model_validator(mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from components.events import Event, EventValidationError, decode_event, encode_
 from components.lake.bronze import read_bronze_file
 from components.lake.layout import (
     BRONZE,
+    SILVER,
     bronze_prefix,
     partition_dates,
     quarantine_prefix,
@@ -284,3 +285,8 @@ def read_quarantine(store: LakeStore, dt: date | str) -> pa.Table:
 
 def bronze_dates(store: LakeStore) -> list[str]:
     return partition_dates(store.list_files(BRONZE + "/", ".parquet"), BRONZE)
+
+
+def silver_dates(store: LakeStore) -> list[str]:
+    """Dates with a built silver partition (a manifest)."""
+    return partition_dates(store.list_files(SILVER + "/", "_manifest.json"), SILVER)

@@ -7,10 +7,12 @@
 2. simulates a week of platform traffic and sends it through the collector (HTTP -> Kafka);
 3. waits until the ingestor has made every accepted event durable in the bronze lake;
 4. builds silver for every simulated date (contract, dedup, Great Expectations, manifests);
-5. prints a summary table and, last, a JSON line; exit code 1 if anything was lost.
+5. exports the article catalogue to the lake, computes the features, applies the Feast
+   definitions and materializes them into the online store (Redis);
+6. prints a summary table and, last, a JSON line; exit code 1 if anything was lost.
 
-Later stages (features, training, serving) join here as they land. State lives under
-RECO_HOME (default `.reco`): the lake, service logs.
+Later stages (training, serving) join here as they land. State lives under RECO_HOME
+(default `.reco`): the lake, the Feast registry, service logs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from components.config import Settings, load_settings
+from components.features.build import build_features
 from components.lake import LakeStore
+from components.lake.catalog import write_catalog
 from components.lake.silver import build_silver, read_silver
 from components.runtime import ServiceProcess, TansuBroker, committed_total, post_events, wait_ready
 from components.simulator import TrafficGenerator, World, WorldConfig
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             simulate = progress.add_task("simulate traffic (days)", total=config.days)
             events: list[dict[str, Any]] = []
             dates = []
-            for traffic in TrafficGenerator(World.build(config)).days():
+            world = World.build(config)
+            for traffic in TrafficGenerator(world).days():
                 events.extend(traffic.events)
                 dates.append(traffic.day.isoformat())
                 progress.advance(simulate)
@@ -151,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 silver_ids.update(read_silver(store, dt).column("event_id").to_pylist())
                 progress.advance(silver)
             progress.update(silver, total=len(touched))
+            features = progress.add_task("features: compute, Feast apply, materialize", total=None)
+            write_catalog(store, world.catalogue.records())
+            feature_build = build_features(settings, store, touched)
+            progress.update(features, total=1, completed=1)
     finally:
         if broker:
             broker.stop()
@@ -179,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         "silver_rows": sum(r.rows for r in results),
         "quarantined": sum(r.quarantined for r in results),
         "lost": lost,
+        "feature_rows": feature_build.user_rows + feature_build.article_rows,
+        "materialized": feature_build.materialized_rows,
         "dates": [r.dt for r in results],
         "lake": store.uri("silver/events"),
         "seconds": round(time.perf_counter() - started, 2),

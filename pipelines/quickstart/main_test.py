@@ -1,23 +1,37 @@
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
+from components.config import load_settings
+from components.features.store import feature_store
 from components.runtime import free_port
+from components.testing.services import RedisNamespace
 from pipelines.quickstart.main import main
 
 
-def test_main_job_moves_a_simulated_week_into_silver(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_main_job_moves_a_simulated_week_into_silver_and_features(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_ns: RedisNamespace,
 ) -> None:
+    project = f"reco_test_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("RECO_HOME", str(tmp_path))
     # its own broker and collector ports: the job starts the embedded broker itself
     monkeypatch.setenv("RECO_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("RECO_COLLECTOR__PORT", str(free_port()))
-    assert main(["--days", "2", "--users", "150"]) == 0
+    monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
+    monkeypatch.setenv("RECO_FEATURES__PROJECT", project)
+    try:
+        assert main(["--days", "2", "--users", "150"]) == 0
+    finally:
+        feature_store(load_settings()).teardown()
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["events"] > 1_000
     assert result["accepted"] == result["events"]
     assert result["rejected"] == 0 and result["lost"] == 0
     assert result["silver_rows"] == result["accepted"]
     assert result["lake"].startswith(str(tmp_path))
+    assert result["feature_rows"] > 0 and result["materialized"] > 0

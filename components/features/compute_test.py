@@ -1,0 +1,146 @@
+"""Feature rows against a brute-force recomputation: exact windows, and no look-ahead."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from components.features.compute import (
+    READ_MIN_DWELL_MS,
+    SESSION_GAP_S,
+    compute_features,
+)
+
+START = datetime(2026, 11, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def world() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(3)
+    catalog = pd.DataFrame(
+        {
+            "article_id": [f"a{i}" for i in range(30)],
+            "category": [["news", "tech", "food"][i % 3] for i in range(30)],
+            "published_at": [START - timedelta(days=3) + timedelta(hours=6 * i) for i in range(30)],
+        }
+    )
+    n = 3_000
+    ts = [START + timedelta(seconds=float(s)) for s in np.sort(rng.uniform(0, 10 * 86_400, n))]
+    kinds = rng.choice(["impression", "click", "view", "dwell"], n, p=[0.6, 0.1, 0.15, 0.15])
+    events = pd.DataFrame(
+        {
+            "type": kinds,
+            "user_id": [f"u{i}" for i in rng.integers(0, 12, n)],
+            "article_id": [f"a{i}" for i in rng.integers(0, 30, n)],
+            "ts": pd.to_datetime(ts, utc=True),
+            "dwell_ms": np.where(kinds == "dwell", rng.integers(1_000, 60_000, n), np.nan),
+        }
+    )
+    return events, catalog
+
+
+def window(events: pd.DataFrame, key: str, value: str, end: pd.Timestamp, hours: int) -> pd.DataFrame:
+    chosen = events[
+        (events[key] == value) & (events["ts"] <= end) & (events["ts"] > end - pd.Timedelta(hours=hours))
+    ]
+    return chosen
+
+
+def test_user_rows_match_brute_force_and_never_look_ahead(world: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, catalog = world
+    tables = compute_features(events, catalog)
+    users = tables.user_stats
+    assert len(users) > 100
+    categories = catalog.set_index("article_id")["category"]
+    for row in users.sample(80, random_state=1).itertuples():
+        seen = window(events, "user_id", row.user_id, row.event_timestamp, 7 * 24)
+        assert row.clicks_7d == (seen["type"] == "click").sum()
+        views = (seen["type"] == "view").sum()
+        reads = ((seen["type"] == "dwell") & (seen["dwell_ms"] >= READ_MIN_DWELL_MS)).sum()
+        if views:
+            assert row.read_ratio_7d == pytest.approx(min(reads / views, 1.0))
+        else:
+            assert np.isnan(row.read_ratio_7d)
+        viewed = seen[seen["type"] == "view"]["article_id"].map(categories).value_counts()
+        if len(viewed):
+            assert row.top_category in set(viewed[viewed == viewed.max()].index)
+        # nothing after the row's timestamp was used: recomputing without the future agrees
+        past_only = events[events["ts"] <= row.event_timestamp]
+        again = compute_features(past_only, catalog).user_stats
+        same = again[(again["user_id"] == row.user_id) & (again["event_timestamp"] == row.event_timestamp)]
+        assert same["clicks_7d"].tolist() == [row.clicks_7d]
+
+
+def test_sessions_split_on_thirty_minute_gaps() -> None:
+    t0 = pd.Timestamp(START)
+    stamps = [
+        t0,
+        t0 + pd.Timedelta(minutes=10),
+        t0 + pd.Timedelta(seconds=10 * 60 + SESSION_GAP_S + 1),
+        t0 + pd.Timedelta(hours=1),
+    ]
+    events = pd.DataFrame(
+        {
+            "type": ["view"] * 4,
+            "user_id": ["u"] * 4,
+            "article_id": ["a0"] * 4,
+            "ts": pd.to_datetime(stamps, utc=True),
+            "dwell_ms": [np.nan] * 4,
+        }
+    )
+    catalog = pd.DataFrame(
+        {"article_id": ["a0"], "category": ["news"], "published_at": [START - timedelta(days=1)]}
+    )
+    users = compute_features(events, catalog).user_stats.sort_values("event_timestamp")
+    last = users.iloc[-1]
+    # sessions: [t0, t0+10m] = 600 s and [t0+40m01s, t0+60m] = 1199 s -> average 899.5 s
+    assert last["avg_session_len_s"] == pytest.approx((600 + (3600 - (600 + SESSION_GAP_S + 1))) / 2)
+
+
+def test_article_rows_match_brute_force_and_start_at_publication(
+    world: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    events, catalog = world
+    articles = compute_features(events, catalog).article_stats
+    for row in articles.sample(80, random_state=2).itertuples():
+        day = window(events, "article_id", row.article_id, row.event_timestamp, 24)
+        assert row.views_24h == (day["type"] == "view").sum()
+        impressions = (day["type"] == "impression").sum()
+        if impressions:
+            assert row.ctr_24h == pytest.approx(min((day["type"] == "click").sum() / impressions, 1.0))
+        week = window(events, "article_id", row.article_id, row.event_timestamp, 7 * 24)
+        dwell = week[week["type"] == "dwell"]["dwell_ms"]
+        if len(dwell):
+            assert row.avg_read_time_s == pytest.approx(dwell.mean() / 1000)
+        assert row.event_timestamp >= row.published_at.floor("h")
+    first = articles.sort_values("event_timestamp").groupby("article_id").first()
+    published = catalog.set_index("article_id")["published_at"]
+    assert (
+        first["event_timestamp"] <= pd.to_datetime(published, utc=True).reindex(first.index).dt.ceil("h")
+    ).all()
+
+
+def test_counts_drop_to_zero_once_events_leave_the_window() -> None:
+    t0 = pd.Timestamp(START)
+    events = pd.DataFrame(
+        {
+            "type": ["click", "view"],
+            "user_id": ["u", "u"],
+            "article_id": ["a0", "a0"],
+            "ts": pd.to_datetime([t0, t0 + pd.Timedelta(days=9)], utc=True),
+            "dwell_ms": [np.nan, np.nan],
+        }
+    )
+    catalog = pd.DataFrame(
+        {"article_id": ["a0"], "category": ["news"], "published_at": [START - timedelta(days=1)]}
+    )
+    users = compute_features(events, catalog).user_stats.set_index("event_timestamp")
+    assert users.loc[t0, "clicks_7d"] == 1
+    assert users.loc[t0 + pd.Timedelta(days=7), "clicks_7d"] == 0  # the exit row
+
+
+def test_empty_input_is_refused() -> None:
+    empty = pd.DataFrame(columns=["type", "user_id", "article_id", "ts", "dwell_ms"])
+    with pytest.raises(ValueError, match="events"):
+        compute_features(empty, pd.DataFrame(columns=["article_id", "category", "published_at"]))

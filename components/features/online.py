@@ -1,0 +1,113 @@
+"""Async online reads for serving: one reader's features and its candidate articles'
+features, one Redis round trip per feature view, both views fetched concurrently.
+
+With the Redis online store the reader issues the HMGETs itself, with Feast's own key and
+field encoding (`_generate_redis_keys_for_entities`, `_generate_hset_keys_for_features`) and
+decodes the values straight from their protobuf: `FeatureStore.get_online_features_async`
+spent ~10 ms per request for 100 articles in registry lookups and response building, the
+generic store path ~4 ms in per-value conversions (docs/benchmarks.md). Other online stores
+(the SQLite fallback) go through Feast's `online_read` in a worker thread. The train/serve consistency test
+(store_test.py) pins this to what Feast itself materialized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from components.features.compute import ARTICLE_FEATURES, USER_FEATURES
+
+
+@dataclass
+class OnlineFeatures:
+    user: dict[str, Any]
+    articles: dict[str, dict[str, Any]]
+
+
+class _View:
+    def __init__(self, reader: OnlineFeatureReader, name: str, join_key: str, features: list[str]):
+        self.view = reader.fs.get_feature_view(name)
+        self.join_key = join_key
+        self.features = features
+        self.hset_keys: list[Any] = []
+        if reader.redis:
+            # A copy: Feast appends its timestamp field to the list it is given.
+            _, self.hset_keys = reader.store._generate_hset_keys_for_features(self.view, list(features))
+
+
+class OnlineFeatureReader:
+    def __init__(self, fs: Any):
+        from feast.infra.online_stores.redis import RedisOnlineStore
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        self.fs = fs
+        self.config = fs.config
+        self.store = fs._get_provider().online_store  # Feast has no public accessor for it
+        self.redis = isinstance(self.store, RedisOnlineStore)
+        self._entity_key, self._value = EntityKey, Value
+        self.user_view = _View(self, "user_stats", "user_id", USER_FEATURES)
+        self.article_view = _View(self, "article_stats", "article_id", ARTICLE_FEATURES)
+
+    def _keys(self, join_key: str, ids: Sequence[str]) -> list[Any]:
+        return [
+            self._entity_key(join_keys=[join_key], entity_values=[self._value(string_val=i)]) for i in ids
+        ]
+
+    def _decode(self, raw: bytes | None) -> Any:
+        if not raw:
+            return None
+        value = self._value.FromString(raw)
+        kind = value.WhichOneof("val")
+        if kind is None or kind == "null_val":
+            return None
+        decoded = getattr(value, kind)
+        if kind == "unix_timestamp_val":
+            return datetime.fromtimestamp(decoded, tz=UTC)
+        if kind == "double_val" and decoded != decoded:  # NaN: Feast writes missing floats so
+            return None
+        return decoded
+
+    async def _read(self, view: _View, ids: Sequence[str]) -> list[dict[str, Any]]:
+        keys = self._keys(view.join_key, ids)
+        if not self.redis:
+            # The SQLite fallback has no async read: keep the event loop free with a thread.
+            rows = await asyncio.to_thread(
+                self.store.online_read, self.config, view.view, keys, list(view.features)
+            )
+            return [
+                {
+                    name: (
+                        self._decode(values[name].SerializeToString()) if values and name in values else None
+                    )
+                    for name in view.features
+                }
+                for _, values in rows
+            ]
+        client = await self.store._get_client_async(self.config.online_store)
+        redis_keys = self.store._generate_redis_keys_for_entities(self.config, keys)
+        async with client.pipeline(transaction=False) as pipe:
+            for key in redis_keys:
+                pipe.hmget(key, view.hset_keys)
+            replies = await pipe.execute()
+        n = len(view.features)
+        return [
+            (
+                {name: self._decode(reply[i]) for i, name in enumerate(view.features)}
+                if reply[n]  # the row's timestamp field: absent means the entity was never materialized
+                else dict.fromkeys(view.features)
+            )
+            for reply in replies
+        ]
+
+    async def read(self, user_id: str, article_ids: Sequence[str]) -> OnlineFeatures:
+        if article_ids:
+            users, articles = await asyncio.gather(
+                self._read(self.user_view, [user_id]), self._read(self.article_view, article_ids)
+            )
+        else:
+            users, articles = await self._read(self.user_view, [user_id]), []
+        return OnlineFeatures(user=users[0], articles=dict(zip(article_ids, articles, strict=True)))

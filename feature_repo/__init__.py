@@ -1,0 +1,1 @@
+"""reco's Feast feature repository: the one definition of every feature."""

@@ -1,0 +1,63 @@
+import json
+import uuid
+from collections import namedtuple
+from pathlib import Path
+
+import orjson
+import pytest
+
+from components.config import load_settings
+from components.features.store import feature_store
+from components.lake import BronzeBatch, LakeStore
+from components.lake.catalog import write_catalog
+from components.lake.silver import build_silver
+from components.testing.services import RedisNamespace
+from pipelines.features.main import main
+
+Record = namedtuple("Record", "topic partition offset key value timestamp")
+
+
+def test_builds_features_from_silver_and_records_lineage(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    redis_ns: RedisNamespace,
+) -> None:
+    monkeypatch.setenv("RECO_HOME", str(tmp_path))
+    monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
+    monkeypatch.setenv("RECO_FEATURES__PROJECT", f"reco_test_{uuid.uuid4().hex[:8]}")
+    store = LakeStore(str(tmp_path / "lake"))
+    write_catalog(
+        store, [{"article_id": "a1", "category": "tech", "published_at": "2026-11-01T08:00:00+00:00"}]
+    )
+    batch = BronzeBatch()
+    for i, kind in enumerate(["impression", "click", "view"]):
+        value: dict[str, object] = {
+            "event_id": str(uuid.uuid4()),
+            "type": kind,
+            "user_id": "u1",
+            "article_id": "a1",
+            "ts": f"2026-11-20T10:00:0{i}Z",
+        }
+        if kind == "impression":
+            value |= {"request_id": "r1", "position": 0, "model_version": "m", "propensity": 0.5}
+        if kind == "click":
+            value |= {"request_id": "r1", "position": 0}
+        batch.add(Record("events.v1", 0, i, None, orjson.dumps(value), 0))
+    for path, data, _ in batch.files():
+        store.write_atomic(path, data)
+    silver = build_silver(store, "2026-11-20")
+    try:
+        assert main([]) == 0
+    finally:
+        feature_store(load_settings()).teardown()
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["silver_hashes"] == {"2026-11-20": silver.content_hash}
+    assert summary["events"] == 3
+    assert summary["views"] == ["user_stats", "article_stats"]
+    assert store.exists("features/_manifest.json")
+
+
+def test_without_silver_it_says_what_to_do_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECO_HOME", str(tmp_path))
+    assert main([]) == 1
