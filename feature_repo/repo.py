@@ -4,7 +4,10 @@ components use, with the lake location from RECO_LAKE__ROOT."""
 import os
 from pathlib import Path
 
-from feature_repo.definitions import build
+try:
+    from feature_repo.definitions import build
+except ImportError:  # the feast CLI puts only this folder on sys.path
+    from definitions import build  # type: ignore[no-redef,import-not-found]  # pants: no-infer-dep
 
 _root = os.environ.get("RECO_LAKE__ROOT", ".reco/lake")
 _lake = _root if "://" in _root else str(Path(_root).absolute())

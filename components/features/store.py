@@ -43,11 +43,19 @@ def _redis_connection_string(url: str) -> str:
 
 
 def repo_config(settings: Settings) -> Any:
+    from feast.infra.registry.sql import SqlRegistryConfig
     from feast.repo_config import RegistryConfig, RepoConfig
 
     registry = settings.features.registry
+    registry_config: RegistryConfig
     if "://" in registry:
-        registry_config = RegistryConfig(registry_type="sql", path=registry, cache_ttl_seconds=60)
+        # pool_pre_ping: the registry connection survives database restarts.
+        registry_config = SqlRegistryConfig(
+            registry_type="sql",
+            path=registry,
+            cache_ttl_seconds=60,
+            sqlalchemy_config_kwargs={"echo": False, "pool_pre_ping": True},
+        )
     else:
         Path(registry).parent.mkdir(parents=True, exist_ok=True)
         registry_config = RegistryConfig(registry_type="file", path=registry, cache_ttl_seconds=60)

@@ -204,3 +204,27 @@ def test_training_set_refuses_rows_without_keys(feast_env: tuple[Any, FeatureTab
     fs, _, _ = feast_env
     with pytest.raises(ValueError, match="article_id"):
         training_set(fs, pd.DataFrame({"user_id": ["u"], "event_timestamp": [pd.Timestamp(START)]}))
+
+
+def test_sql_registry_on_postgres_for_the_cluster_profile(
+    reco_settings: Settings, postgres_dsn: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    info = psycopg.conninfo.conninfo_to_dict(postgres_dsn)
+    url = f"postgresql+psycopg://{info.get('user', 'postgres')}@{info.get('host', '127.0.0.1')}:{info.get('port', 5432)}/{info['dbname']}"
+    features = reco_settings.features.model_copy(
+        update={"project": f"reco_test_{uuid.uuid4().hex[:8]}", "registry": url}
+    )
+    settings = reco_settings.model_copy(update={"features": features})
+    lake = LakeStore.from_settings(settings.lake)
+    assert apply(feature_store(settings), lake) == ["user_stats", "article_stats"]
+    # a second process sees the same registry
+    fresh = feature_store(settings)
+    assert sorted(v.name for v in fresh.list_feature_views()) == ["article_stats", "user_stats"]
+    assert sorted(s.name for s in fresh.list_feature_services()) == ["serving_v1", "training_v1"]
+    with psycopg.connect(postgres_dsn) as conn:
+        tables = {
+            row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert "feature_views" in tables
