@@ -23,7 +23,7 @@ from components.testing.kafka_read import read_topic
 def test_kill_the_ingestor_mid_stream_and_lose_nothing(
     kafka_broker: TansuBroker, kafka_topics: Topics, reco_settings: Settings, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         "RECO_HOME": str(tmp_path),
         "RECO_KAFKA__BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers,
@@ -34,6 +34,7 @@ def test_kill_the_ingestor_mid_stream_and_lose_nothing(
         "RECO_COLLECTOR__PORT": str(port),
         "RECO_INGESTOR__FLUSH_RECORDS": "500",
         "RECO_INGESTOR__FLUSH_INTERVAL_S": "0.5",
+        "RECO_INGESTOR__METRICS_PORT": str(metrics_port),
     }
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     world = World.build(
@@ -79,6 +80,11 @@ def test_kill_the_ingestor_mid_stream_and_lose_nothing(
             if done >= len(acknowledged):
                 break
             await asyncio.sleep(0.1)
+        async with httpx.AsyncClient() as client:
+            metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        # the restarted ingestor's own count: positive, at most everything
+        (line,) = (m for m in metrics.splitlines() if m.startswith("reco_ingestor_records_total "))
+        assert 0 < float(line.split()[1]) <= len(acknowledged)
         return acknowledged
 
     try:

@@ -76,6 +76,8 @@ class IngestorSettings(_Section):
     flush_records: int = Field(default=50_000, ge=1)
     flush_interval_s: float = Field(default=5.0, gt=0)
     max_poll_records: int = Field(default=5_000, ge=1)
+    # Prometheus metrics on this port (0: off, the local default; 9102 in the cluster profile).
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
 
 
 class FeaturesSettings(_Section):
@@ -96,6 +98,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
             "lake": {"root": "s3://reco-lake"},
             "mlflow": {"tracking_uri": "http://mlflow:5000"},
             "collector": {"host": "0.0.0.0"},
+            "ingestor": {"metrics_port": 9102},
             "features": {"registry": "postgresql+psycopg://reco@postgres:5432/reco"},
         }
     return {

@@ -31,6 +31,8 @@ def test_cluster_profile_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.lake.root == "s3://reco-lake"
     assert settings.postgres.dsn is not None and settings.postgres.dsn.startswith("postgresql://")
+    assert settings.ingestor.metrics_port == 9102
+    assert settings.features.registry.startswith("postgresql+psycopg://")
 
 
 def test_nested_variable_overrides_one_value_of_the_profile(

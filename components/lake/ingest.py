@@ -34,6 +34,7 @@ class FlushStats:
     files: int
     dead_letters: int
     seconds: float
+    committed: bool = True
 
 
 class _FlushOnRevoke(ConsumerRebalanceListener):
@@ -89,15 +90,19 @@ class BronzeIngestor:
                 TopicPartition(topic, partition): offset
                 for (topic, partition), offset in batch.positions.items()
             }
+            committed = True
             try:
                 await self.consumer.commit(positions)
             except CommitFailedError as exc:
+                committed = False
                 # The group moved on (rebalance): the new owner replays from the last commit;
                 # the files just written make those records duplicates, which silver drops.
                 log.warning("commit after flush failed (%s); records will be replayed", exc)
             self._last_flush = time.monotonic()
             self.total_records += batch.count
-            stats = FlushStats(batch.count, files, len(batch.unplaced), time.perf_counter() - started)
+            stats = FlushStats(
+                batch.count, files, len(batch.unplaced), time.perf_counter() - started, committed
+            )
             if self.on_flush:
                 self.on_flush(stats)
             return stats

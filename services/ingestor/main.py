@@ -11,6 +11,8 @@ import logging
 import signal
 import sys
 
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
 from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.ingest import BronzeIngestor, FlushStats
@@ -23,8 +25,30 @@ def main() -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = load_settings()
     store = LakeStore.from_settings(settings.lake)
+    registry = CollectorRegistry()
+    records = Counter(
+        "reco_ingestor_records", "Records made durable in bronze or dead-lettered", registry=registry
+    )
+    files = Counter("reco_ingestor_files", "Bronze files written", registry=registry)
+    dead_letters = Counter(
+        "reco_ingestor_dead_letters", "Records sent to the dead-letter topic", registry=registry
+    )
+    commit_failures = Counter(
+        "reco_ingestor_commit_failures", "Flushes whose offset commit failed (replayed)", registry=registry
+    )
+    flush_seconds = Histogram(
+        "reco_ingestor_flush_seconds", "Write, dead-letter and commit time per flush",
+        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry,
+    )  # fmt: skip
+    if settings.ingestor.metrics_port:
+        start_http_server(settings.ingestor.metrics_port, registry=registry)
 
     def report(stats: FlushStats) -> None:
+        records.inc(stats.records)
+        files.inc(stats.files)
+        dead_letters.inc(stats.dead_letters)
+        commit_failures.inc(0 if stats.committed else 1)
+        flush_seconds.observe(stats.seconds)
         log.info(
             "flushed %d records into %d files (%d dead letters) in %.3fs",
             stats.records, stats.files, stats.dead_letters, stats.seconds,
