@@ -11,26 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 
 from rich.console import Console
 
 from components.config import load_settings
 from components.features.build import build_features
 from components.lake import LakeStore
-
-
-def _date(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+from pipelines.cli import iso_date
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--date", type=_date, action="append", dest="dates", help="silver date (repeatable; default: all)"
+        "--date", type=iso_date, action="append", dest="dates", help="silver date (repeatable; default: all)"
     )
     args = p.parse_args(argv)
     settings = load_settings()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 
 from rich.console import Console
 from rich.progress import Progress
@@ -17,19 +16,13 @@ from rich.progress import Progress
 from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.silver import bronze_dates, build_silver
-
-
-def _date(text: str) -> str:
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from None
+from pipelines.cli import iso_date
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--date", type=_date, action="append", dest="dates", help="event date (repeatable)")
+    which.add_argument("--date", type=iso_date, action="append", dest="dates", help="event date (repeatable)")
     which.add_argument("--all", action="store_true", help="every date present in bronze")
     p.add_argument("--lateness-days", type=int, default=30, help="oldest accepted arrival lag")
     args = p.parse_args(argv)
