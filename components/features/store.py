@@ -6,8 +6,10 @@ online store is Redis, or SQLite only when asked for explicitly (RECO_FEATURES__
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -131,7 +133,9 @@ def materialize(
         window = frame[(frame["event_timestamp"] >= start) & (frame["event_timestamp"] <= end)]
         rows += window[key].nunique()
     started = time.perf_counter()
-    fs.materialize(start_date=start, end_date=end, feature_views=["user_stats", "article_stats"])
+    # Feast prints its progress to stdout; keep stdout for our programs' machine-readable lines.
+    with contextlib.redirect_stdout(sys.stderr):
+        fs.materialize(start_date=start, end_date=end, feature_views=["user_stats", "article_stats"])
     return MaterializeStats(rows=rows, seconds=time.perf_counter() - started)
 
 
