@@ -1,4 +1,3 @@
-from collections import namedtuple
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -8,8 +7,7 @@ import pytest
 from components.events import FieldError
 from components.lake import BronzeBatch, LakeStore, route_event_time
 from components.lake.bronze import read_bronze_file
-
-Record = namedtuple("Record", "topic partition offset key value timestamp")
+from components.testing.lake import KafkaRecord
 
 
 def test_route_reads_only_the_timestamp() -> None:
@@ -44,8 +42,8 @@ def test_batch_groups_by_hour_and_partition_and_keeps_bytes() -> None:
         b"garbage",
     ]
     for offset, value in enumerate(values):
-        batch.add(Record("events.v1", 1, 100 + offset, b"u1", value, 1_700_000_000_000))
-    batch.add(Record("events.v1", 2, 7, None, values[0], 1_700_000_000_000))
+        batch.add(KafkaRecord("events.v1", 1, 100 + offset, b"u1", value, 1_700_000_000_000))
+    batch.add(KafkaRecord("events.v1", 2, 7, None, values[0], 1_700_000_000_000))
     files = batch.files(ingested_at=datetime(2026, 11, 21, tzinfo=UTC))
     paths = [path for path, _, _ in files]
     assert paths == [

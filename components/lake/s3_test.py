@@ -1,30 +1,32 @@
 """The same lake code on an S3 API (moto on loopback): bronze files, silver and manifest."""
 
 import uuid
-from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from components.lake import BronzeBatch, LakeStore
+from components.lake import LakeStore
 from components.lake.silver import build_silver, read_manifest, read_silver
+from components.testing.lake import write_bronze
 from components.testing.s3 import MotoS3
-
-Record = namedtuple("Record", "topic partition offset key value timestamp")
 
 
 def test_bronze_and_silver_on_s3(s3_server: MotoS3, s3_bucket: str) -> None:
     store = LakeStore(f"{s3_bucket}/lake", s3_endpoint_url=s3_server.endpoint_url)
     day = datetime(2026, 11, 20, tzinfo=UTC)
-    batch = BronzeBatch()
-    for i in range(50):
-        ts = (day + timedelta(minutes=7 * i)).isoformat().replace("+00:00", "Z")
-        value = orjson.dumps(
-            {"event_id": str(uuid.uuid4()), "type": "click", "user_id": "u1", "article_id": f"a{i}", "ts": ts}
+    values = [
+        orjson.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "click",
+                "user_id": "u1",
+                "article_id": f"a{i}",
+                "ts": (day + timedelta(minutes=7 * i)).isoformat().replace("+00:00", "Z"),
+            }
         )
-        batch.add(Record("events.v1", i % 2, i, b"u1", value, 0))
-    for path, data, _ in batch.files(ingested_at=day + timedelta(days=1)):
-        store.write_atomic(path, data)
+        for i in range(50)
+    ]
+    write_bronze(store, values, partition=[i % 2 for i in range(50)], ingested_at=day + timedelta(days=1))
     assert len(store.list_files("bronze/events/dt=2026-11-20/", ".parquet")) > 2
     assert store.uri("bronze").startswith("s3://reco-test-")
 

@@ -1,7 +1,6 @@
 """Bronze to silver on a local lake: exact rows, dedup, quarantine with reasons, stable hash."""
 
 import uuid
-from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -9,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from components.lake import BronzeBatch, LakeStore
+from components.lake import LakeStore
 from components.lake.silver import build_silver, read_manifest, read_quarantine, read_silver
+from components.testing.lake import write_bronze as write_records
 
-Record = namedtuple("Record", "topic partition offset key value timestamp")
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 INGESTED = DAY + timedelta(days=1, hours=2)
 
@@ -30,11 +29,7 @@ def event(i: int, **overrides: Any) -> dict[str, Any]:
 
 
 def write_bronze(store: LakeStore, values: list[bytes], *, partition: int = 0, first_offset: int = 0) -> None:
-    batch = BronzeBatch()
-    for i, value in enumerate(values):
-        batch.add(Record("events.v1", partition, first_offset + i, b"k", value, 0))
-    for path, data, _ in batch.files(ingested_at=INGESTED):
-        store.write_atomic(path, data)
+    write_records(store, values, partition=partition, first_offset=first_offset, ingested_at=INGESTED)
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@ profile, services as subprocesses, and the client calls that drive them. Used by
 job, end-to-end tests and benchmarks."""
 
 from components.runtime.processes import ServiceProcess, committed_total, post_events, wait_ready
-from components.runtime.tansu import TansuBroker, free_port, tansu_binary
+from components.runtime.tansu import TansuBroker, free_port, is_listening, tansu_binary
 
 __all__ = [
     "ServiceProcess",
     "TansuBroker",
     "committed_total",
     "free_port",
+    "is_listening",
     "post_events",
     "tansu_binary",
     "wait_ready",

@@ -45,10 +45,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
+def is_listening(port: int, host: str = "127.0.0.1", timeout_s: float = 0.2) -> bool:
+    """Whether something accepts TCP connections on host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        sock.settimeout(timeout_s)
+        return sock.connect_ex((host, port)) == 0
 
 
 class TansuBroker:
@@ -92,7 +93,7 @@ class TansuBroker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"tansu exited with {self.process.returncode}: {self.log_tail()}")
-            if _listening(self.port):
+            if is_listening(self.port):
                 return self
             time.sleep(0.02)
         self.stop()

@@ -1,6 +1,5 @@
 import json
 import uuid
-from collections import namedtuple
 from pathlib import Path
 
 import orjson
@@ -8,13 +7,12 @@ import pytest
 
 from components.config import load_settings
 from components.features.store import feature_store
-from components.lake import BronzeBatch, LakeStore
+from components.lake import LakeStore
 from components.lake.catalog import write_catalog
 from components.lake.silver import build_silver
+from components.testing.lake import write_bronze
 from components.testing.services import RedisNamespace
 from pipelines.features.main import main
-
-Record = namedtuple("Record", "topic partition offset key value timestamp")
 
 
 def test_builds_features_from_silver_and_records_lineage(
@@ -30,7 +28,7 @@ def test_builds_features_from_silver_and_records_lineage(
     write_catalog(
         store, [{"article_id": "a1", "category": "tech", "published_at": "2026-11-01T08:00:00+00:00"}]
     )
-    batch = BronzeBatch()
+    values = []
     for i, kind in enumerate(["impression", "click", "view"]):
         value: dict[str, object] = {
             "event_id": str(uuid.uuid4()),
@@ -43,9 +41,8 @@ def test_builds_features_from_silver_and_records_lineage(
             value |= {"request_id": "r1", "position": 0, "model_version": "m", "propensity": 0.5}
         if kind == "click":
             value |= {"request_id": "r1", "position": 0}
-        batch.add(Record("events.v1", 0, i, None, orjson.dumps(value), 0))
-    for path, data, _ in batch.files():
-        store.write_atomic(path, data)
+        values.append(orjson.dumps(value))
+    write_bronze(store, values)
     silver = build_silver(store, "2026-11-20")
     try:
         assert main([]) == 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,14 @@ from components.features.build import build_features
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
 from components.lake.silver import build_silver, read_silver
-from components.runtime import ServiceProcess, TansuBroker, committed_total, post_events, wait_ready
+from components.runtime import (
+    ServiceProcess,
+    TansuBroker,
+    committed_total,
+    is_listening,
+    post_events,
+    wait_ready,
+)
 from components.simulator import TrafficGenerator, World, WorldConfig
 from components.streaming import ensure_topics
 
@@ -52,11 +58,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _listening(address: str) -> bool:
-    host, _, port = address.split(",")[0].rpartition(":")
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host or "127.0.0.1", int(port))) == 0
+def _first_broker(bootstrap_servers: str) -> tuple[str, int]:
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    return host or "127.0.0.1", int(port)
 
 
 def _service_env(settings: Settings) -> dict[str, str]:
@@ -124,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     broker = None
-    if not _listening(settings.kafka.bootstrap_servers):
-        port = int(settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")[2])
+    host, port = _first_broker(settings.kafka.bootstrap_servers)
+    if not is_listening(port, host, timeout_s=0.5):
         broker = TansuBroker(port=port, log_dir=logs).start()
         console.print(f"started the embedded broker (tansu, pid {broker.pid}) on {broker.bootstrap_servers}")
     try:

@@ -1,15 +1,13 @@
 import json
 import uuid
-from collections import namedtuple
 from pathlib import Path
 
 import orjson
 import pytest
 
-from components.lake import BronzeBatch, LakeStore
+from components.lake import LakeStore
+from components.testing.lake import write_bronze
 from pipelines.silver.main import main
-
-Record = namedtuple("Record", "topic partition offset key value timestamp")
 
 
 def test_builds_every_bronze_date(
@@ -17,7 +15,7 @@ def test_builds_every_bronze_date(
 ) -> None:
     monkeypatch.setenv("RECO_LAKE__ROOT", str(tmp_path / "lake"))
     store = LakeStore(str(tmp_path / "lake"))
-    batch = BronzeBatch()
+    values = []
     for i, day in enumerate(["2026-11-20", "2026-11-20", "2026-11-21"]):
         value = orjson.dumps(
             {
@@ -28,9 +26,8 @@ def test_builds_every_bronze_date(
                 "ts": f"{day}T10:00:0{i}Z",
             }
         )
-        batch.add(Record("events.v1", 0, i, None, value, 0))
-    for path, data, _ in batch.files():
-        store.write_atomic(path, data)
+        values.append(value)
+    write_bronze(store, values)
     assert main(["--all"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["dt"], line["row_count"]) for line in lines[:-1]] == [("2026-11-20", 2), ("2026-11-21", 1)]

@@ -54,7 +54,8 @@ class CollectorMetrics:
     def count_rejections(self, errors: list[FieldError]) -> None:
         for error in errors:
             # Unknown field names come from clients: keep label values bounded.
-            field = error.field.split(".")[0] if error.field.split(".")[0] in KNOWN_FIELDS else "<other>"
+            top = error.field.split(".")[0]
+            field = top if top in KNOWN_FIELDS else "<other>"
             self.rejections.labels(field=field, code=error.code).inc()
 
 
