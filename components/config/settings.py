@@ -56,8 +56,23 @@ class LakeSettings(_Section):
 class MlflowSettings(_Section):
     tracking_uri: str = Field(min_length=1)
     registry_uri: str | None = None
+    # Where new experiments keep artifacts; None: the tracking server's default (cluster: the
+    # server proxies its artifact store).
+    artifact_root: str | None = None
     experiment: str = "reco"
     model_name: str = "reco-articles"
+
+
+class GateSettings(_Section):
+    """The quality gate: a challenger replaces the champion only if all of these hold."""
+
+    # NDCG@10 must beat the champion's by at least this share (0.01 = 1 %).
+    min_ndcg_gain: float = Field(default=0.01, ge=0.0)
+    # Guardrails: catalogue coverage may drop by at most this share of the champion's, and the
+    # p95 recommend latency on a sample may grow by this share plus an absolute slack (noise).
+    max_coverage_drop: float = Field(default=0.10, ge=0.0, le=1.0)
+    max_latency_increase: float = Field(default=0.50, ge=0.0)
+    latency_slack_ms: float = Field(default=2.0, ge=0.0)
 
 
 class CollectorSettings(_Section):
@@ -106,7 +121,10 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
         "redis": {"url": "redis://127.0.0.1:6379/0"},
         "postgres": {"dsn": None},
         "lake": {"root": f"{home}/lake"},
-        "mlflow": {"tracking_uri": f"sqlite:///{home}/mlflow.db"},
+        "mlflow": {
+            "tracking_uri": f"sqlite:///{home}/mlflow.db",
+            "artifact_root": f"{home}/mlflow-artifacts",
+        },
         "features": {"registry": f"{home}/feast/registry.db"},
     }
 
@@ -130,6 +148,7 @@ class Settings(BaseSettings):
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     ingestor: IngestorSettings = Field(default_factory=IngestorSettings)
     features: FeaturesSettings
+    gate: GateSettings = Field(default_factory=GateSettings)
 
     @model_validator(mode="before")
     @classmethod

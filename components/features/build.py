@@ -17,7 +17,7 @@ from components.features.compute import compute_features
 from components.features.store import apply, feature_store, materialize, write_sources
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog
-from components.lake.silver import read_manifest, read_silver, silver_dates
+from components.lake.silver import load_silver_frame, silver_dates
 
 FEATURES_MANIFEST = "features/_manifest.json"
 
@@ -41,12 +41,7 @@ class FeatureBuild:
 
 def load_silver_events(store: LakeStore, dates: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """The silver events of `dates` (the columns features need) and each date's content hash."""
-    frames, hashes = [], {}
-    for dt in dates:
-        table = read_silver(store, dt).select(["type", "user_id", "article_id", "ts", "dwell_ms"])
-        frames.append(table.to_pandas())
-        hashes[dt] = read_manifest(store, dt)["content_hash"]
-    events = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts", "dwell_ms"])
     if not events.empty:
         events["dwell_ms"] = events["dwell_ms"].astype("float64")
     return events, hashes

@@ -169,3 +169,24 @@ def training_set(
         if name in out.columns:
             out[name] = out[name].fillna(value).astype("int64")
     return out.sort_values(ROW_ID).drop(columns=[ROW_ID]).reset_index(drop=True)
+
+
+def feature_view_versions() -> dict[str, str]:
+    """A version per feature view: a hash of what a consumer depends on (entities, fields and
+    types, TTL), not of where the source lives, so the same views in any lake match."""
+    import hashlib
+    import json
+
+    from feast import FeatureView
+
+    versions = {}
+    for obj in definitions.build("lake"):
+        if isinstance(obj, FeatureView):
+            spec = {
+                "entities": sorted(obj.entities),
+                "ttl_s": obj.ttl.total_seconds() if obj.ttl else None,
+                "fields": [(f.name, str(f.dtype)) for f in obj.schema],
+            }
+            digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+            versions[obj.name] = f"{obj.name}@{digest}"
+    return versions

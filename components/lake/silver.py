@@ -283,6 +283,18 @@ def read_quarantine(store: LakeStore, dt: date | str) -> pa.Table:
     return pq.read_table(io.BytesIO(store.read_bytes(manifest["quarantine_file"])), schema=QUARANTINE_SCHEMA)
 
 
+def load_silver_frame(
+    store: LakeStore, dates: list[str], columns: list[str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The given columns of the silver partitions of `dates`, and each date's content hash."""
+    frames, hashes = [], {}
+    for dt in dates:
+        frames.append(read_silver(store, dt).select(columns).to_pandas())
+        hashes[str(dt)] = read_manifest(store, dt)["content_hash"]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return frame, hashes
+
+
 def bronze_dates(store: LakeStore) -> list[str]:
     return partition_dates(store.list_files(BRONZE + "/", ".parquet"), BRONZE)
 

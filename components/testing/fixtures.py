@@ -115,6 +115,9 @@ def mlflow_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(store.tracking_uri)
     mlflow.set_registry_uri(store.tracking_uri)
+    # Runs started without an experiment land here, with artifacts in the test folder (the
+    # default experiment would write them under ./mlruns of the working directory).
+    mlflow.set_experiment(experiment_id=mlflow.create_experiment("tests", store.artifact_root.as_uri()))
     yield store
     mlflow.set_tracking_uri(previous)
 

@@ -1,0 +1,1 @@
+"""Offline evaluation: splits (`splits`, pandas) and ranking metrics (`metrics`, numpy only)."""

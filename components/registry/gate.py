@@ -1,0 +1,122 @@
+"""The quality gate: promote the challenger to champion only when it is clearly better.
+
+Rules (thresholds from `GateSettings`):
+- NDCG@10 must beat the champion's by at least `min_ndcg_gain` (relative);
+- guardrails: coverage may not drop by more than `max_coverage_drop` (relative), and the p95
+  recommend latency on a sample may not exceed the champion's by more than
+  `max_latency_increase` (relative) plus `latency_slack_ms`.
+With no champion yet, the challenger is promoted. Every decision, with its numbers, is logged
+on the challenger's run (tags, a metric and `gate_decision.json`) and tagged on its version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from mlflow import MlflowClient
+
+from components.config.settings import GateSettings
+from components.registry.tracking import CHALLENGER, CHAMPION, version_by_alias, version_metrics
+
+NDCG = "ndcg_at_10"
+COVERAGE = "coverage"
+LATENCY = "recommend_p95_ms"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    challenger: float
+    champion: float
+    limit: float  # the value the challenger had to reach (ndcg) or stay within (guardrails)
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promoted: bool
+    reason: str
+    challenger_version: str
+    champion_version: str | None
+    checks: list[Check] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _metric(metrics: dict[str, float], name: str, who: str) -> float:
+    if name not in metrics:
+        raise LookupError(f"{who} run has no metric {name!r} (has: {sorted(metrics)})")
+    return float(metrics[name])
+
+
+def decide(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    policy: GateSettings,
+    *,
+    challenger_version: str,
+    champion_version: str | None,
+) -> GateDecision:
+    """The decision from the two runs' metrics (pure; `apply_gate` records and acts on it)."""
+    if champion is None:
+        return GateDecision(True, "no champion yet: the first model is promoted", challenger_version, None)
+    checks = []
+    ndcg_c, ndcg_p = _metric(challenger, NDCG, "challenger"), _metric(champion, NDCG, "champion")
+    need = ndcg_p * (1.0 + policy.min_ndcg_gain)
+    checks.append(Check(NDCG, ndcg_c, ndcg_p, need, ndcg_c >= need and ndcg_c > ndcg_p))
+    cov_c, cov_p = _metric(challenger, COVERAGE, "challenger"), _metric(champion, COVERAGE, "champion")
+    floor = cov_p * (1.0 - policy.max_coverage_drop)
+    checks.append(Check(COVERAGE, cov_c, cov_p, floor, cov_c >= floor))
+    lat_c, lat_p = _metric(challenger, LATENCY, "challenger"), _metric(champion, LATENCY, "champion")
+    ceiling = lat_p * (1.0 + policy.max_latency_increase) + policy.latency_slack_ms
+    checks.append(Check(LATENCY, lat_c, lat_p, ceiling, lat_c <= ceiling))
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        reason = f"{NDCG} {ndcg_c:.4f} beats champion {ndcg_p:.4f} by >= {policy.min_ndcg_gain:.1%}; guardrails hold"
+        return GateDecision(True, reason, challenger_version, champion_version, checks)
+    parts = []
+    for c in failed:
+        if c.name == NDCG:
+            parts.append(
+                f"{NDCG} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f} + {policy.min_ndcg_gain:.1%})"
+            )
+        elif c.name == COVERAGE:
+            parts.append(f"{COVERAGE} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f})")
+        else:
+            parts.append(f"{LATENCY} {c.challenger:.2f} > {c.limit:.2f} (champion {c.champion:.2f})")
+    return GateDecision(False, "refused: " + "; ".join(parts), challenger_version, champion_version, checks)
+
+
+def apply_gate(model_name: str, policy: GateSettings, challenger_version: str | None = None) -> GateDecision:
+    """Judge the challenger (default: the `challenger` alias) against the champion, move the
+    `champion` alias if it wins, and record the decision either way."""
+    client = MlflowClient()
+    if challenger_version is None:
+        aliased = version_by_alias(model_name, CHALLENGER)
+        if aliased is None:
+            raise LookupError(f"{model_name} has no {CHALLENGER!r} alias: register a model first")
+        challenger_version = str(aliased.version)
+    challenger = client.get_model_version(model_name, challenger_version)
+    champion = version_by_alias(model_name, CHAMPION)
+    if champion is not None and str(champion.version) == str(challenger_version):
+        raise ValueError(f"version {challenger_version} is already the champion")
+    decision = decide(
+        version_metrics(challenger),
+        version_metrics(champion) if champion is not None else None,
+        policy,
+        challenger_version=str(challenger_version),
+        champion_version=str(champion.version) if champion is not None else None,
+    )
+    if decision.promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, str(challenger_version))
+    verdict = "promoted" if decision.promoted else "refused"
+    client.set_model_version_tag(model_name, str(challenger_version), "reco.gate", verdict)
+    client.set_model_version_tag(model_name, str(challenger_version), "reco.gate.reason", decision.reason)
+    if challenger.run_id:
+        client.set_tag(challenger.run_id, "reco.gate", verdict)
+        client.set_tag(challenger.run_id, "reco.gate.reason", decision.reason[:5000])
+        client.log_metric(challenger.run_id, "gate_promoted", 1.0 if decision.promoted else 0.0)
+        client.log_dict(challenger.run_id, decision.as_dict(), "gate_decision.json")
+    return decision

@@ -1,0 +1,55 @@
+import pytest
+
+from components.config.settings import GateSettings
+from components.registry.gate import decide
+
+POLICY = GateSettings(
+    min_ndcg_gain=0.01, max_coverage_drop=0.10, max_latency_increase=0.5, latency_slack_ms=2.0
+)
+CHAMPION = {"ndcg_at_10": 0.300, "coverage": 0.40, "recommend_p95_ms": 4.0}
+
+
+def _decide(**challenger: float) -> tuple[bool, str, dict[str, bool]]:
+    metrics = {**CHAMPION, **challenger}
+    d = decide(metrics, CHAMPION, POLICY, challenger_version="2", champion_version="1")
+    return d.promoted, d.reason, {c.name: c.passed for c in d.checks}
+
+
+def test_first_model_is_promoted_without_checks() -> None:
+    d = decide(CHAMPION, None, POLICY, challenger_version="1", champion_version=None)
+    assert d.promoted and d.checks == [] and "no champion" in d.reason
+
+
+def test_promotes_a_clear_improvement_within_guardrails() -> None:
+    promoted, reason, checks = _decide(ndcg_at_10=0.304, coverage=0.37, recommend_p95_ms=7.9)
+    assert promoted, reason
+    assert all(checks.values())
+
+
+@pytest.mark.parametrize(
+    ("challenger", "failed", "in_reason"),
+    [
+        ({"ndcg_at_10": 0.302}, "ndcg_at_10", "ndcg_at_10 0.3020 < 0.3030"),  # +0.7 %: under the 1 % bar
+        ({"ndcg_at_10": 0.250}, "ndcg_at_10", "champion 0.3000"),
+        ({"ndcg_at_10": 0.35, "coverage": 0.35}, "coverage", "coverage 0.3500 < 0.3600"),
+        ({"ndcg_at_10": 0.35, "recommend_p95_ms": 8.5}, "recommend_p95_ms", "recommend_p95_ms 8.50 > 8.00"),
+    ],
+)
+def test_refuses_and_names_the_failed_check(
+    challenger: dict[str, float], failed: str, in_reason: str
+) -> None:
+    promoted, reason, checks = _decide(**challenger)
+    assert not promoted
+    assert not checks[failed]
+    assert reason.startswith("refused: ") and in_reason in reason
+
+
+def test_missing_metric_is_an_error_naming_it() -> None:
+    with pytest.raises(LookupError, match="champion run has no metric 'coverage'"):
+        decide(
+            CHAMPION,
+            {"ndcg_at_10": 0.2, "recommend_p95_ms": 1.0},
+            POLICY,
+            challenger_version="2",
+            champion_version="1",
+        )

@@ -1,0 +1,186 @@
+"""Train, register and gate; trace and reproduce a registered version.
+
+One call does the whole training part of the daily flow: evaluate every candidate of a sweep
+(one MLflow child run each, under a parent run), refit the best on all days, register it as
+`challenger` with its lineage, then run the quality gate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+
+from components.config import Settings
+from components.features.store import feature_view_versions
+from components.lake.store import LakeStore
+from components.registry.gate import GateDecision, apply_gate
+from components.registry.lineage import Lineage, git_commit
+from components.registry.tracking import LoggedModel, configure, log_training_run, parent_run
+from components.training.train import Candidate, Evaluated, best_of, evaluate_candidate, load_snapshot, refit
+
+# Metrics that must come out the same when a version is rebuilt (latency and wall time vary).
+REPRODUCIBLE_METRICS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map", "map_at_10", "coverage")
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    parent_run_id: str
+    best: Evaluated
+    logged: LoggedModel
+    decision: GateDecision | None
+    silver_hashes: dict[str, str]
+    evaluated: list[Evaluated]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "model_version": self.logged.version,
+            "run_id": self.logged.run_id,
+            "parent_run_id": self.parent_run_id,
+            "kind": self.best.candidate.kind,
+            "params": self.best.candidate.params,
+            "ndcg_at_10": round(self.best.metrics["ndcg_at_10"], 4),
+            "metrics": {k: round(v, 4) for k, v in self.best.metrics.items()},
+            "candidates": {e.candidate.name: round(e.metrics["ndcg_at_10"], 4) for e in self.evaluated},
+            "gate": None if self.decision is None else ("promoted" if self.decision.promoted else "refused"),
+            "gate_reason": None if self.decision is None else self.decision.reason,
+            "silver_dates": sorted(self.silver_hashes),
+        }
+
+
+def train_and_register(
+    settings: Settings,
+    store: LakeStore,
+    candidates: Sequence[Candidate],
+    *,
+    dates: Sequence[str] | None = None,
+    seed: int = 42,
+    flow_run_id: str = "",
+    run_gate: bool = True,
+) -> TrainOutcome:
+    configure(settings.mlflow)
+    snapshot = load_snapshot(store, dates)
+    views = feature_view_versions()
+    commit = git_commit()
+
+    def lineage_for(result: Evaluated) -> Lineage:
+        return Lineage(
+            silver_hashes=snapshot.silver_hashes,
+            lake_uri=store.uri(""),
+            git_commit=commit,
+            flow_run_id=flow_run_id,
+            feature_views=views,
+            train_cutoff=result.cutoff,
+            kind=result.candidate.kind,
+            params=result.candidate.params,
+            seed=seed,
+        )
+
+    evaluated: list[Evaluated] = []
+    with parent_run("sweep", tags={"reco.flow_run_id": flow_run_id, "reco.git_commit": commit}) as parent_id:
+        for candidate in candidates:
+            result = evaluate_candidate(snapshot, candidate, seed=seed)
+            evaluated.append(result)
+            with mlflow.start_run(run_name=candidate.name, nested=True):
+                mlflow.log_params({"kind": candidate.kind, "seed": seed, **candidate.params})
+                mlflow.log_metrics(result.metrics)
+                mlflow.set_tags({**lineage_for(result).tags(), "reco.role": "sweep"})
+        best = best_of(evaluated)
+        mlflow.log_metric("best_ndcg_at_10", best.metrics["ndcg_at_10"])
+        mlflow.set_tag("reco.best", best.candidate.name)
+        model = refit(snapshot, best.candidate, seed=seed)
+        logged = log_training_run(
+            model,
+            best.metrics,
+            lineage_for(best),
+            model_name=settings.mlflow.model_name,
+            run_name=f"refit {best.candidate.name}",
+            nested=True,
+        )
+    decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version) if run_gate else None
+    return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated)
+
+
+def describe_lineage(settings: Settings, version: str) -> dict[str, Any]:
+    """Data snapshot, code commit and run behind a registered version."""
+    configure(settings.mlflow)
+    client = MlflowClient()
+    mv = client.get_model_version(settings.mlflow.model_name, str(version))
+    lineage = Lineage.from_tags(dict(mv.tags))
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    aliases = list(getattr(mv, "aliases", []) or [])
+    return {
+        "model": settings.mlflow.model_name,
+        "version": str(mv.version),
+        "aliases": aliases,
+        "run_id": mv.run_id,
+        "run_name": run.info.run_name if run else None,
+        "experiment_id": run.info.experiment_id if run else None,
+        "gate": mv.tags.get("reco.gate"),
+        "gate_reason": mv.tags.get("reco.gate.reason"),
+        "metrics": dict(run.data.metrics) if run else {},
+        **asdict(lineage),
+    }
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    version: str
+    matched: bool
+    snapshot_intact: bool
+    recorded: dict[str, float]
+    reproduced: dict[str, float]
+    differences: dict[str, float]
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reproduce(settings: Settings, store: LakeStore, version: str, *, tolerance: float = 1e-6) -> Reproduction:
+    """Rebuild `version` from its recorded silver snapshot, kind, params and seed, and compare
+    the evaluation metrics with the recorded ones."""
+    info = describe_lineage(settings, version)
+    lineage = Lineage(**{k: info[k] for k in Lineage.__dataclass_fields__})
+    recorded = {m: float(info["metrics"][m]) for m in REPRODUCIBLE_METRICS if m in info["metrics"]}
+    snapshot = load_snapshot(store, sorted(lineage.silver_hashes))
+    changed = {
+        dt: (want, snapshot.silver_hashes.get(dt))
+        for dt, want in lineage.silver_hashes.items()
+        if snapshot.silver_hashes.get(dt) != want
+    }
+    if changed:
+        return Reproduction(
+            str(version),
+            False,
+            False,
+            recorded,
+            {},
+            {},
+            f"silver snapshot changed since training: {json.dumps(changed)}",
+        )
+    result = evaluate_candidate(snapshot, Candidate(lineage.kind, lineage.params), seed=lineage.seed)
+    if result.cutoff != lineage.train_cutoff:
+        return Reproduction(
+            str(version),
+            False,
+            True,
+            recorded,
+            {},
+            {},
+            f"cutoff {result.cutoff} != recorded {lineage.train_cutoff}",
+        )
+    reproduced = {m: float(result.metrics[m]) for m in recorded}
+    differences = {m: abs(reproduced[m] - recorded[m]) for m in recorded}
+    worst = max(differences.values(), default=0.0)
+    matched = bool(recorded) and worst <= tolerance
+    reason = (
+        f"all {len(recorded)} metrics match within {tolerance}"
+        if matched
+        else f"largest difference {worst:.3g} exceeds {tolerance}" if recorded else "no metrics were recorded"
+    )
+    return Reproduction(str(version), matched, True, recorded, reproduced, differences, reason)

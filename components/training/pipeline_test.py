@@ -1,0 +1,135 @@
+"""Training on a simulated silver lake, tracked in a real MLflow store: sweep runs, the gate
+refusing a worse challenger, lineage that names the snapshot, reproduction from it."""
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from components.config import Settings, load_settings
+from components.lake import LakeStore
+from components.lake.silver import build_silver, read_manifest
+from components.registry.tracking import CHALLENGER, CHAMPION, version_by_alias
+from components.simulator import WorldConfig
+from components.testing.lake import write_bronze
+from components.testing.services import MlflowStore
+from components.testing.silver_lake import build_simulated_lake
+from components.training.pipeline import describe_lineage, reproduce, train_and_register
+from components.training.train import Candidate
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[LakeStore, list[str]]:
+    store = LakeStore(str(tmp_path_factory.mktemp("lake")))
+    dates = build_simulated_lake(
+        store, WorldConfig(seed=5, start=START, days=4, users=2000, articles_per_day=30)
+    )
+    return store, dates
+
+
+@pytest.fixture
+def settings(mlflow_tracking: MlflowStore, tmp_path: Path) -> Settings:
+    return load_settings(
+        home=str(tmp_path / "reco"),
+        mlflow={
+            "tracking_uri": mlflow_tracking.tracking_uri,
+            "artifact_root": str(mlflow_tracking.artifact_root),
+        },
+    )
+
+
+def test_worse_challenger_is_refused_and_the_champion_stays(
+    settings: Settings, lake: tuple[LakeStore, list[str]]
+) -> None:
+    store, _ = lake
+    first = train_and_register(
+        settings, store, [Candidate("popularity", {"half_life_hours": 6.0}), Candidate("ease", {"l2": 50.0})]
+    )
+    assert first.decision is not None and first.decision.promoted
+    name = settings.mlflow.model_name
+    assert str(version_by_alias(name, CHAMPION).version) == first.logged.version  # type: ignore[union-attr]
+    champion_ndcg = first.best.metrics["ndcg_at_10"]
+    assert champion_ndcg > 0.03
+
+    # Deliberately worse: BPR with one factor and two passes barely learns anything.
+    second = train_and_register(settings, store, [Candidate("bpr", {"factors": 1, "iterations": 2})])
+    decision = second.decision
+    assert decision is not None and not decision.promoted
+    assert second.best.metrics["ndcg_at_10"] < 0.5 * champion_ndcg
+    assert "ndcg_at_10" in decision.reason and decision.reason.startswith("refused")
+    assert str(version_by_alias(name, CHAMPION).version) == first.logged.version  # type: ignore[union-attr]
+    assert str(version_by_alias(name, CHALLENGER).version) == second.logged.version  # type: ignore[union-attr]
+
+    # The decision and its numbers are on the challenger's run and version.
+    client = MlflowClient()
+    run = client.get_run(second.logged.run_id)
+    assert run.data.tags["reco.gate"] == "refused"
+    assert run.data.metrics["gate_promoted"] == 0.0
+    artifact = Path(client.download_artifacts(second.logged.run_id, "gate_decision.json"))
+    saved = json.loads(artifact.read_text())
+    assert saved["promoted"] is False
+    assert {c["name"]: c["champion"] for c in saved["checks"]}["ndcg_at_10"] == pytest.approx(champion_ndcg)
+    mv = client.get_model_version(name, second.logged.version)
+    assert mv.tags["reco.gate"] == "refused"
+
+
+def test_sweep_logs_one_child_run_per_candidate(
+    settings: Settings, lake: tuple[LakeStore, list[str]]
+) -> None:
+    store, _ = lake
+    grid = [Candidate("als", {"factors": f}) for f in (8, 16)] + [Candidate("ease", {"l2": 10.0})]
+    outcome = train_and_register(settings, store, grid, run_gate=False)
+    client = MlflowClient()
+    children = client.search_runs(
+        [client.get_run(outcome.parent_run_id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{outcome.parent_run_id}'",
+    )
+    sweep = [r for r in children if r.data.tags.get("reco.role") == "sweep"]
+    assert sorted(r.info.run_name for r in sweep) == sorted(c.name for c in grid)
+    assert all("ndcg_at_10" in r.data.metrics for r in sweep)
+    # The registered run is the refit of the best sweep member, also under the parent.
+    assert outcome.logged.run_id in {r.info.run_id for r in children}
+    assert outcome.best.metrics["ndcg_at_10"] == max(r.data.metrics["ndcg_at_10"] for r in sweep)
+
+
+def test_lineage_names_the_snapshot_that_reproduce_uses(
+    settings: Settings, lake: tuple[LakeStore, list[str]], tmp_path: Path
+) -> None:
+    store, dates = lake
+    outcome = train_and_register(
+        settings, store, [Candidate("als", {"factors": 16})], flow_run_id="DailyFlow/7"
+    )
+    version = outcome.logged.version
+    assert version is not None
+    info = describe_lineage(settings, version)
+    assert info["silver_hashes"] == {dt: read_manifest(store, dt)["content_hash"] for dt in dates}
+    assert info["flow_run_id"] == "DailyFlow/7"
+    assert info["git_commit"]
+    assert info["kind"] == "als" and info["params"]["factors"] == 16
+    assert set(info["feature_views"]) == {"user_stats", "article_stats"}
+    assert info["run_id"] == outcome.logged.run_id
+
+    again = reproduce(settings, store, version)
+    assert again.snapshot_intact and again.matched, again.reason
+    assert again.reproduced == again.recorded and "ndcg_at_10" in again.recorded
+
+    # A late event lands in the last day's silver: the snapshot is no longer the recorded one.
+    shutil.copytree(store.base, tmp_path / "lake-copy")
+    copy = LakeStore(str(tmp_path / "lake-copy"))
+    late = {
+        "event_id": "00000000-0000-4000-8000-000000000001",
+        "type": "click",
+        "user_id": "late-reader",
+        "article_id": "a-late",
+        "ts": f"{dates[-1]}T12:00:00+00:00",
+    }
+    write_bronze(copy, [json.dumps(late).encode()], partition=1)
+    build_silver(copy, dates[-1])
+    changed = reproduce(settings, copy, version)
+    assert not changed.matched and not changed.snapshot_intact
+    assert dates[-1] in changed.reason

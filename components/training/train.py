@@ -1,0 +1,142 @@
+"""Training on the lake's silver events.
+
+Positive interactions are clicks. The evaluated model is fit on the events before the last
+day (UTC) and judged on that day's clicks of users it knows: no event from the test day leaks
+into its training. The model that is registered is then refit on every day, with the same
+kind, params and seed, so tomorrow's traffic is served by a model that saw today.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from components.evaluation.metrics import ranking_metrics
+from components.evaluation.splits import time_split
+from components.lake.silver import load_silver_frame, silver_dates
+from components.lake.store import LakeStore
+from components.models.base import Recommender
+from components.models.fit import Interactions, build_interactions, fit_model
+
+K = 10
+POSITIVE_TYPES = ("click",)
+LATENCY_SAMPLE = 200
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        inner = ",".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.kind}({inner})"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The interactions of some silver dates, and their content hashes (the lineage)."""
+
+    interactions: pd.DataFrame  # user_id, article_id, ts
+    silver_hashes: dict[str, str]
+    catalogue_size: int
+
+    @property
+    def dates(self) -> list[str]:
+        return sorted(self.silver_hashes)
+
+
+def load_snapshot(store: LakeStore, dates: Sequence[str] | None = None) -> Snapshot:
+    dates = list(dates) if dates is not None else silver_dates(store)
+    if not dates:
+        raise FileNotFoundError(
+            f"no silver partitions under {store.uri('silver/events')}: build silver first"
+        )
+    events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts"])
+    catalogue_size = int(events["article_id"].nunique()) if len(events) else 0
+    clicks = events[events["type"].isin(POSITIVE_TYPES)][["user_id", "article_id", "ts"]].reset_index(
+        drop=True
+    )
+    if clicks.empty:
+        raise ValueError(f"silver dates {dates} hold no {POSITIVE_TYPES} events to train on")
+    return Snapshot(interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size)
+
+
+def _to_matrix(frame: pd.DataFrame) -> Interactions:
+    return build_interactions(frame, user_col="user_id", item_col="article_id", ts_col="ts")
+
+
+def evaluate(
+    model: Recommender, data: Interactions, test: pd.DataFrame, *, catalogue_size: int, seed: int = 42
+) -> dict[str, float]:
+    """Ranking metrics at K on `test` clicks of users the model knows, plus beyond-accuracy
+    metrics and the p95 latency of single `recommend` calls on a sample of users."""
+    relevant = test.groupby("user_id")["article_id"].agg(set).to_dict()
+    users = [u for u in relevant if u in model.user_index]
+    if not users:
+        raise ValueError("no test user has training history: need more days of data")
+    rows = np.array([model.user_index[u] for u in users])
+    top = model.recommend_rows(rows, K)
+    recommendations = {u: [str(a) for a in model.item_ids[r]] for u, r in zip(users, top, strict=True)}
+    popularity = np.asarray((data.matrix > 0).sum(axis=0)).ravel() / max(data.shape[0], 1)
+    metrics = ranking_metrics(
+        recommendations,
+        relevant,
+        K,
+        catalogue_size=catalogue_size,
+        item_popularity=dict(zip(data.item_ids, popularity, strict=True)),
+    ).as_dict()
+    sample = np.random.default_rng(seed).choice(users, size=min(LATENCY_SAMPLE, len(users)), replace=False)
+    timings = []
+    for user in sample:
+        started = time.perf_counter()
+        model.recommend(str(user), K)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    metrics["recommend_p95_ms"] = float(np.percentile(timings, 95))
+    metrics["test_users"] = float(len(users))
+    metrics["test_clicks"] = float(len(test))
+    return {k: float(v) for k, v in metrics.items() if k != "k"}
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    candidate: Candidate
+    metrics: dict[str, float]
+    cutoff: str
+    train_seconds: float
+    train_rows: int
+
+
+def evaluate_candidate(
+    snapshot: Snapshot, candidate: Candidate, *, seed: int = 42, test_days: int = 1
+) -> Evaluated:
+    train, test, cutoff = time_split(snapshot.interactions, test_days=test_days)
+    data = _to_matrix(train)
+    started = time.perf_counter()
+    model = fit_model(candidate.kind, data, candidate.params, seed=seed)
+    seconds = time.perf_counter() - started
+    metrics = evaluate(model, data, test, catalogue_size=snapshot.catalogue_size, seed=seed)
+    metrics["train_seconds"] = seconds
+    return Evaluated(candidate, metrics, cutoff.isoformat(), seconds, len(train))
+
+
+def refit(snapshot: Snapshot, candidate: Candidate, *, seed: int = 42) -> Recommender:
+    """The candidate fit on every interaction of the snapshot (what gets registered)."""
+    return fit_model(candidate.kind, _to_matrix(snapshot.interactions), candidate.params, seed=seed)
+
+
+def best_of(results: Sequence[Evaluated]) -> Evaluated:
+    if not results:
+        raise ValueError("no candidate was evaluated")
+    return max(results, key=lambda r: r.metrics["ndcg_at_10"])
+
+
+def parse_grid(spec: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Candidate]:
+    """{"als": [{"factors": 32}, {"factors": 64}], "ease": [{}]} -> candidates."""
+    return [Candidate(kind, dict(params)) for kind, options in spec.items() for params in (options or [{}])]
