@@ -104,6 +104,36 @@ class FeaturesSettings(_Section):
     online_store: Literal["redis", "sqlite"] = "redis"
 
 
+class AlertsSettings(_Section):
+    # Failures and drift alerts are POSTed as JSON here (Slack/Teams/Alertmanager webhook);
+    # unset: alerts are only logged.
+    webhook_url: str | None = None
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class RolloutSettings(_Section):
+    # Share of users (by a hash of user_id) that the recommend service sends to the `canary`
+    # model once a challenger passes the gate while a champion exists.
+    canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class MonitoringSettings(_Section):
+    # A feature table has drifted when this share of its columns drifted (Evidently's rule).
+    drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
+    # The run day is compared with this many days before it.
+    reference_days: int = Field(default=7, ge=1, le=90)
+
+
+class OrchestrationSettings(_Section):
+    # The image and namespace the daily flow's Argo template runs in.
+    image: str = "ghcr.io/reco-mlops/reco-pipelines:latest"
+    namespace: str = "reco"
+    # Metaflow's datastore on the cluster (code packages, artifacts, cards).
+    datastore_root: str = "s3://reco-metaflow/metaflow"
+    # A silver partition with more of its bronze rows quarantined than this stops the run.
+    max_quarantine_share: float = Field(default=0.05, ge=0.0, le=1.0)
+
+
 def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
     if profile is Profile.CLUSTER:
         return {
@@ -149,6 +179,10 @@ class Settings(BaseSettings):
     ingestor: IngestorSettings = Field(default_factory=IngestorSettings)
     features: FeaturesSettings
     gate: GateSettings = Field(default_factory=GateSettings)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
+    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @model_validator(mode="before")
     @classmethod

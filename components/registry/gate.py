@@ -11,13 +11,13 @@ on the challenger's run (tags, a metric and `gate_decision.json`) and tagged on 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mlflow import MlflowClient
 
 from components.config.settings import GateSettings
-from components.registry.tracking import CHALLENGER, CHAMPION, version_by_alias, version_metrics
+from components.registry.tracking import CANARY, CHALLENGER, CHAMPION, version_by_alias, version_metrics
 
 NDCG = "ndcg_at_10"
 COVERAGE = "coverage"
@@ -40,6 +40,7 @@ class GateDecision:
     challenger_version: str
     champion_version: str | None
     checks: list[Check] = field(default_factory=list)
+    alias: str | None = None  # the alias the challenger got when it passed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,9 +90,19 @@ def decide(
     return GateDecision(False, "refused: " + "; ".join(parts), challenger_version, champion_version, checks)
 
 
-def apply_gate(model_name: str, policy: GateSettings, challenger_version: str | None = None) -> GateDecision:
-    """Judge the challenger (default: the `challenger` alias) against the champion, move the
-    `champion` alias if it wins, and record the decision either way."""
+def apply_gate(
+    model_name: str,
+    policy: GateSettings,
+    challenger_version: str | None = None,
+    *,
+    promote_to: str = CHAMPION,
+) -> GateDecision:
+    """Judge the challenger (default: the `challenger` alias) against the champion and record
+    the decision either way. A winner gets `promote_to`: `champion` directly, or `canary` (a
+    share of live traffic first; `promote_canary` finishes the rollout). With no champion yet
+    the winner always becomes champion."""
+    if promote_to not in (CHAMPION, CANARY):
+        raise ValueError(f"promote_to must be {CHAMPION!r} or {CANARY!r}, got {promote_to!r}")
     client = MlflowClient()
     if challenger_version is None:
         aliased = version_by_alias(model_name, CHALLENGER)
@@ -110,7 +121,12 @@ def apply_gate(model_name: str, policy: GateSettings, challenger_version: str | 
         champion_version=str(champion.version) if champion is not None else None,
     )
     if decision.promoted:
-        client.set_registered_model_alias(model_name, CHAMPION, str(challenger_version))
+        alias = promote_to if champion is not None else CHAMPION
+        if alias == CHAMPION:
+            set_champion(model_name, str(challenger_version))
+        else:
+            client.set_registered_model_alias(model_name, CANARY, str(challenger_version))
+        decision = replace(decision, alias=alias, reason=f"{decision.reason} -> {alias}")
     verdict = "promoted" if decision.promoted else "refused"
     client.set_model_version_tag(model_name, str(challenger_version), "reco.gate", verdict)
     client.set_model_version_tag(model_name, str(challenger_version), "reco.gate.reason", decision.reason)
@@ -120,3 +136,39 @@ def apply_gate(model_name: str, policy: GateSettings, challenger_version: str | 
         client.log_metric(challenger.run_id, "gate_promoted", 1.0 if decision.promoted else 0.0)
         client.log_dict(challenger.run_id, decision.as_dict(), "gate_decision.json")
     return decision
+
+
+def set_champion(model_name: str, version: str) -> None:
+    """Move `champion` to `version`, remembering the one it replaces (for `rollback`)."""
+    client = MlflowClient()
+    previous = version_by_alias(model_name, CHAMPION)
+    if previous is not None and str(previous.version) != version:
+        client.set_model_version_tag(model_name, version, "reco.replaced", str(previous.version))
+    client.set_registered_model_alias(model_name, CHAMPION, version)
+
+
+def promote_canary(model_name: str) -> str:
+    """The canary has proven itself: it becomes champion and the canary alias is cleared."""
+    canary = version_by_alias(model_name, CANARY)
+    if canary is None:
+        raise LookupError(f"{model_name} has no {CANARY!r} alias: nothing to promote")
+    set_champion(model_name, str(canary.version))
+    MlflowClient().delete_registered_model_alias(model_name, CANARY)
+    return str(canary.version)
+
+
+def rollback(model_name: str) -> tuple[str, str]:
+    """Put back the champion the current one replaced and drop any canary; returns
+    (from_version, to_version)."""
+    client = MlflowClient()
+    champion = version_by_alias(model_name, CHAMPION)
+    if champion is None:
+        raise LookupError(f"{model_name} has no {CHAMPION!r} alias: nothing to roll back")
+    previous = champion.tags.get("reco.replaced")
+    if not previous:
+        raise LookupError(f"champion version {champion.version} replaced no earlier champion")
+    client.set_registered_model_alias(model_name, CHAMPION, previous)
+    if version_by_alias(model_name, CANARY) is not None:
+        client.delete_registered_model_alias(model_name, CANARY)
+    client.set_model_version_tag(model_name, str(champion.version), "reco.rolled_back", "true")
+    return str(champion.version), previous

@@ -7,8 +7,7 @@ a share of live traffic), `champion` (serves everyone else).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from components.registry.lineage import Lineage
 
 CHALLENGER, CANARY, CHAMPION = "challenger", "canary", "champion"
 ALIASES = (CHALLENGER, CANARY, CHAMPION)
+PARENT_TAG = "mlflow.parentRunId"
 _ENTRY = Path(__file__).resolve().parent.parent / "models" / "pyfunc_entry.py"
 
 
@@ -67,11 +67,25 @@ class LoggedModel:
     metrics: dict[str, float]
 
 
-@contextmanager
-def parent_run(name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[str]:
-    """A parent run for a sweep: each trained configuration logs as a child under it."""
+def start_parent_run(name: str, *, tags: Mapping[str, str] | None = None) -> str:
+    """Create (and close) a parent run for a sweep; children attach to it by id, from this or
+    any other process."""
     with mlflow.start_run(run_name=name, tags=dict(tags or {})) as run:
-        yield run.info.run_id
+        return str(run.info.run_id)
+
+
+def log_child_run(
+    parent_run_id: str,
+    name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+) -> str:
+    """A sweep member: params, metrics and tags, no model."""
+    with mlflow.start_run(run_name=name, tags={PARENT_TAG: parent_run_id, **tags}) as run:
+        mlflow.log_params(dict(params))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        return str(run.info.run_id)
 
 
 def log_training_run(
@@ -81,14 +95,16 @@ def log_training_run(
     *,
     model_name: str | None,
     run_name: str | None = None,
-    nested: bool = False,
+    parent_run_id: str | None = None,
     extra_params: Mapping[str, Any] | None = None,
 ) -> LoggedModel:
     """One run: params, metrics, lineage tags and the model; registered (and aliased
-    `challenger`) when `model_name` is given."""
+    `challenger`) when `model_name` is given. With `parent_run_id` it is that run's child
+    (which works across processes, e.g. from a Metaflow step)."""
     clean = {k: float(v) for k, v in metrics.items() if v == v}  # NaN metrics are not logged
+    tags = {PARENT_TAG: parent_run_id} if parent_run_id else {}
     with (
-        mlflow.start_run(run_name=run_name or model.kind, nested=nested) as run,
+        mlflow.start_run(run_name=run_name or model.kind, tags=tags) as run,
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params({"kind": model.kind, "seed": lineage.seed, **model.params, **(extra_params or {})})

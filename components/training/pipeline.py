@@ -1,8 +1,10 @@
 """Train, register and gate; trace and reproduce a registered version.
 
-One call does the whole training part of the daily flow: evaluate every candidate of a sweep
-(one MLflow child run each, under a parent run), refit the best on all days, register it as
-`challenger` with its lineage, then run the quality gate.
+`train_and_register` is the whole training part of the daily flow in one call: evaluate every
+candidate of a sweep (one MLflow child run each, under a parent run), refit the best on all
+days, register it as `challenger` with its lineage, then run the quality gate. The Metaflow
+flow calls the same pieces from separate steps (`lineage_for`, `log_sweep_member`,
+`register_best`), so both paths record the same things.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import mlflow
 from mlflow import MlflowClient
 
 from components.config import Settings
@@ -20,8 +21,23 @@ from components.features.store import feature_view_versions
 from components.lake.store import LakeStore
 from components.registry.gate import GateDecision, apply_gate
 from components.registry.lineage import Lineage, git_commit
-from components.registry.tracking import LoggedModel, configure, log_training_run, parent_run
-from components.training.train import Candidate, Evaluated, best_of, evaluate_candidate, load_snapshot, refit
+from components.registry.tracking import (
+    CHAMPION,
+    LoggedModel,
+    configure,
+    log_child_run,
+    log_training_run,
+    start_parent_run,
+)
+from components.training.train import (
+    Candidate,
+    Evaluated,
+    Snapshot,
+    best_of,
+    evaluate_candidate,
+    load_snapshot,
+    refit,
+)
 
 # Metrics that must come out the same when a version is rebuilt (latency and wall time vary).
 REPRODUCIBLE_METRICS = ("ndcg_at_10", "precision_at_10", "recall_at_10", "map", "map_at_10", "coverage")
@@ -52,6 +68,57 @@ class TrainOutcome:
         }
 
 
+def lineage_for(
+    snapshot: Snapshot,
+    store: LakeStore,
+    result: Evaluated,
+    *,
+    flow_run_id: str,
+    seed: int,
+    commit: str | None = None,
+) -> Lineage:
+    return Lineage(
+        silver_hashes=snapshot.silver_hashes,
+        lake_uri=store.uri(""),
+        git_commit=commit if commit is not None else git_commit(),
+        flow_run_id=flow_run_id,
+        feature_views=feature_view_versions(),
+        train_cutoff=result.cutoff,
+        kind=result.candidate.kind,
+        params=result.candidate.params,
+        seed=seed,
+    )
+
+
+def sweep_parent(flow_run_id: str) -> str:
+    return start_parent_run("sweep", tags={"reco.flow_run_id": flow_run_id, "reco.git_commit": git_commit()})
+
+
+def log_sweep_member(parent_run_id: str, result: Evaluated, lineage: Lineage) -> str:
+    return log_child_run(
+        parent_run_id,
+        result.candidate.name,
+        {"kind": result.candidate.kind, "seed": lineage.seed, **result.candidate.params},
+        result.metrics,
+        {**lineage.tags(), "reco.role": "sweep"},
+    )
+
+
+def register_best(
+    settings: Settings, snapshot: Snapshot, best: Evaluated, lineage: Lineage, *, parent_run_id: str
+) -> LoggedModel:
+    """Refit the best candidate on every day and register it as the challenger."""
+    model = refit(snapshot, best.candidate, seed=lineage.seed)
+    return log_training_run(
+        model,
+        best.metrics,
+        lineage,
+        model_name=settings.mlflow.model_name,
+        run_name=f"refit {best.candidate.name}",
+        parent_run_id=parent_run_id,
+    )
+
+
 def train_and_register(
     settings: Settings,
     store: LakeStore,
@@ -64,43 +131,20 @@ def train_and_register(
 ) -> TrainOutcome:
     configure(settings.mlflow)
     snapshot = load_snapshot(store, dates)
-    views = feature_view_versions()
     commit = git_commit()
-
-    def lineage_for(result: Evaluated) -> Lineage:
-        return Lineage(
-            silver_hashes=snapshot.silver_hashes,
-            lake_uri=store.uri(""),
-            git_commit=commit,
-            flow_run_id=flow_run_id,
-            feature_views=views,
-            train_cutoff=result.cutoff,
-            kind=result.candidate.kind,
-            params=result.candidate.params,
-            seed=seed,
+    parent_id = sweep_parent(flow_run_id)
+    evaluated = []
+    for candidate in candidates:
+        result = evaluate_candidate(snapshot, candidate, seed=seed)
+        evaluated.append(result)
+        log_sweep_member(
+            parent_id,
+            result,
+            lineage_for(snapshot, store, result, flow_run_id=flow_run_id, seed=seed, commit=commit),
         )
-
-    evaluated: list[Evaluated] = []
-    with parent_run("sweep", tags={"reco.flow_run_id": flow_run_id, "reco.git_commit": commit}) as parent_id:
-        for candidate in candidates:
-            result = evaluate_candidate(snapshot, candidate, seed=seed)
-            evaluated.append(result)
-            with mlflow.start_run(run_name=candidate.name, nested=True):
-                mlflow.log_params({"kind": candidate.kind, "seed": seed, **candidate.params})
-                mlflow.log_metrics(result.metrics)
-                mlflow.set_tags({**lineage_for(result).tags(), "reco.role": "sweep"})
-        best = best_of(evaluated)
-        mlflow.log_metric("best_ndcg_at_10", best.metrics["ndcg_at_10"])
-        mlflow.set_tag("reco.best", best.candidate.name)
-        model = refit(snapshot, best.candidate, seed=seed)
-        logged = log_training_run(
-            model,
-            best.metrics,
-            lineage_for(best),
-            model_name=settings.mlflow.model_name,
-            run_name=f"refit {best.candidate.name}",
-            nested=True,
-        )
+    best = best_of(evaluated)
+    lineage = lineage_for(snapshot, store, best, flow_run_id=flow_run_id, seed=seed, commit=commit)
+    logged = register_best(settings, snapshot, best, lineage, parent_run_id=parent_id)
     decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version) if run_gate else None
     return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated)
 
@@ -117,6 +161,7 @@ def describe_lineage(settings: Settings, version: str) -> dict[str, Any]:
         "model": settings.mlflow.model_name,
         "version": str(mv.version),
         "aliases": aliases,
+        "is_champion": CHAMPION in aliases,
         "run_id": mv.run_id,
         "run_name": run.info.run_name if run else None,
         "experiment_id": run.info.experiment_id if run else None,

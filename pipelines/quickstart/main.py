@@ -6,13 +6,15 @@
    address when nothing listens there, the collector and the ingestor as subprocesses;
 2. simulates a week of platform traffic and sends it through the collector (HTTP -> Kafka);
 3. waits until the ingestor has made every accepted event durable in the bronze lake;
-4. builds silver for every simulated date (contract, dedup, Great Expectations, manifests);
-5. exports the article catalogue to the lake, computes the features, applies the Feast
-   definitions and materializes them into the online store (Redis);
-6. prints a summary table and, last, a JSON line; exit code 1 if anything was lost.
+4. exports the article catalogue to the lake;
+5. runs the daily Metaflow flow (pipelines/daily/flow.py) over the simulated days: silver
+   (contract, dedup, Great Expectations), validation, features (Feast apply, materialize into
+   Redis), a training sweep tracked in MLflow, registration and the quality gate, canary;
+6. prints a summary table and, last, a JSON line; exit code 1 if anything was lost or the
+   flow failed.
 
-Later stages (training, serving) join here as they land. State lives under RECO_HOME
-(default `.reco`): the lake, the Feast registry, service logs.
+State lives under RECO_HOME (default `.reco`): the lake, the MLflow store, the Feast
+registry, Metaflow's datastore, service logs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,10 +36,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from components.config import Settings, load_settings
-from components.features.build import build_features
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
-from components.lake.silver import build_silver, read_silver
+from components.lake.silver import read_manifest, read_silver
 from components.runtime import (
     ServiceProcess,
     TansuBroker,
@@ -111,6 +115,54 @@ async def _ingest(
         collector.stop()
 
 
+FLOW = Path(__file__).resolve().parent.parent / "daily" / "flow.py"
+STEP_STARTED = re.compile(r"/(\w+)/\d+ \(pid \d+\)\] Task is starting")
+
+
+def _run_daily_flow(
+    settings: Settings, dates: list[str], logs: Path, progress: Progress
+) -> tuple[bool, Path]:
+    """Run the daily flow over `dates` as Metaflow runs it (one process per step), showing the
+    step it is in; returns (succeeded, log file)."""
+    home = Path(settings.home).absolute()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "RECO_HOME": str(home),
+        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home),
+        "METAFLOW_USER": os.environ.get("METAFLOW_USER") or os.environ.get("USER") or "reco",
+        "USER": os.environ.get("USER") or "reco",
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    command = [
+        sys.executable,
+        str(FLOW),
+        "--no-pylint",
+        "run",
+        "--start-date",
+        dates[0],
+        "--run-date",
+        dates[-1],
+    ]
+    task = progress.add_task("daily flow: starting", total=None)
+    log_path = logs / "daily-flow.log"
+    with (
+        open(log_path, "w") as log,
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            started = STEP_STARTED.search(line)
+            if started:
+                progress.update(task, description=f"daily flow: {started.group(1)}")
+                progress.advance(task)
+    progress.update(task, description="daily flow: done" if proc.returncode == 0 else "daily flow: FAILED")
+    return proc.returncode == 0, log_path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = load_settings()
@@ -150,23 +202,24 @@ def main(argv: list[str] | None = None) -> int:
                 dates.append(traffic.day.isoformat())
                 progress.advance(simulate)
             acknowledged, rejected, ingested = asyncio.run(_ingest(settings, events, logs, progress))
-            silver = progress.add_task("silver: contract, dedup, expectations", total=None)
             store = LakeStore.from_settings(settings.lake)
             touched = sorted({e["ts"][:10] for e in events})
-            results = []
-            silver_ids: set[str] = set()
-            for dt in touched:
-                results.append(build_silver(store, dt))
-                silver_ids.update(read_silver(store, dt).column("event_id").to_pylist())
-                progress.advance(silver)
-            progress.update(silver, total=len(touched))
-            features = progress.add_task("features: compute, Feast apply, materialize", total=None)
             write_catalog(store, world.catalogue.records())
-            feature_build = build_features(settings, store, touched)
-            progress.update(features, total=1, completed=1)
+            flow_ok, flow_log = _run_daily_flow(settings, touched, logs, progress)
     finally:
         if broker:
             broker.stop()
+    if not flow_ok:
+        console.print(f"[red]the daily flow failed[/red]; its log: {flow_log}")
+        print(json.dumps({"events": len(events), "error": "daily flow failed", "flow_log": str(flow_log)}))
+        return 1
+    silver_ids: set[str] = set()
+    results = []
+    for dt in touched:
+        results.append(read_manifest(store, dt))
+        silver_ids.update(read_silver(store, dt).column("event_id").to_pylist())
+    daily = json.loads(store.read_bytes(f"reports/daily/{touched[-1]}.json"))
+    features = json.loads(store.read_bytes("features/_manifest.json"))
 
     lost = len(acknowledged - silver_ids)
     table = Table(title=f"simulated {config.start.date()} .. {(config.end - timedelta(days=1)).date()}")
@@ -174,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(column, justify="right" if column != "date" else "left")
     for r in results:
         table.add_row(
-            r.dt, f"{r.rows:,}", f"{r.quarantined:,}", f"{r.duplicates_dropped:,}", r.content_hash[:12]
+            r["dt"],
+            f"{r['row_count']:,}",
+            f"{r['quarantined']:,}",
+            f"{r['duplicates_dropped']:,}",
+            r["content_hash"][:12],
         )
     console.print(table)
     console.print(
@@ -182,19 +239,31 @@ def main(argv: list[str] | None = None) -> int:
         f"ingested {ingested:,}, lost {lost:,}"
     )
     console.print(
-        f"lake: [cyan]{store.uri('silver/events')}[/cyan] (manifests: _manifest.json per date); logs: {logs}"
+        f"model: version [bold]{daily['model_version']}[/bold] ({daily['best']}), NDCG@10 {daily['ndcg_at_10']}, "
+        f"gate [bold]{daily['gate']}[/bold]: {daily['gate_reason']}"
+    )
+    console.print(
+        f"lake: [cyan]{store.uri('silver/events')}[/cyan]; reports: {store.uri('reports')}; logs: {logs}\n"
+        f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
+        f"Metaflow card: [cyan]METAFLOW_DATASTORE_SYSROOT_LOCAL={home.absolute()} python pipelines/daily/flow.py "
+        f"card view end --id {daily['flow_run']}/end[/cyan]"
     )
     result = {
         "events": len(events),
         "accepted": len(acknowledged),
         "rejected": rejected,
         "ingested": ingested,
-        "silver_rows": sum(r.rows for r in results),
-        "quarantined": sum(r.quarantined for r in results),
+        "silver_rows": sum(r["row_count"] for r in results),
+        "quarantined": sum(r["quarantined"] for r in results),
         "lost": lost,
-        "feature_rows": feature_build.user_rows + feature_build.article_rows,
-        "materialized": feature_build.materialized_rows,
-        "dates": [r.dt for r in results],
+        "feature_rows": features["user_rows"] + features["article_rows"],
+        "materialized": features["materialized_rows"],
+        "model_version": daily["model_version"],
+        "model": daily["best"],
+        "ndcg_at_10": daily["ndcg_at_10"],
+        "gate": {"decision": daily["gate"], "reason": daily["gate_reason"]},
+        "flow_run": daily["flow_run"],
+        "dates": [r["dt"] for r in results],
         "lake": store.uri("silver/events"),
         "seconds": round(time.perf_counter() - started, 2),
     }

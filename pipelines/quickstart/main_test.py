@@ -23,9 +23,10 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     monkeypatch.setenv("RECO_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("RECO_COLLECTOR__PORT", str(free_port()))
     monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
+    monkeypatch.setenv("RECO_REDIS__KEY_PREFIX", redis_ns.prefix)
     monkeypatch.setenv("RECO_FEATURES__PROJECT", project)
     try:
-        assert main(["--days", "2", "--users", "150"]) == 0
+        assert main(["--days", "3", "--users", "300"]) == 0
     finally:
         feature_store(load_settings()).teardown()
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -35,3 +36,8 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     assert result["silver_rows"] == result["accepted"]
     assert result["lake"].startswith(str(tmp_path))
     assert result["feature_rows"] > 0 and result["materialized"] > 0
+    # The daily flow trained, registered and gated a model in the job's own MLflow store.
+    assert result["model_version"] == "1" and result["gate"]["decision"] == "promoted"
+    assert 0.0 < result["ndcg_at_10"] <= 1.0
+    assert result["flow_run"].startswith("DailyFlow/")
+    assert (tmp_path / "mlflow.db").exists()

@@ -18,7 +18,8 @@ from rich.console import Console
 
 from components.config import load_settings
 from components.lake import LakeStore
-from components.registry.gate import apply_gate
+from components.registry.gate import apply_gate, promote_canary, rollback
+from components.registry.rollout import write_rollout
 from components.registry.tracking import configure
 from components.training.pipeline import describe_lineage, reproduce
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("--tolerance", type=float, default=1e-6)
     gate = commands.add_parser("gate", help="run the quality gate on a version")
     gate.add_argument("version", nargs="?")
+    commands.add_parser("promote-canary", help="make the canary the champion")
+    commands.add_parser("rollback", help="restore the previous champion")
     args = p.parse_args(argv)
     settings = load_settings()
     console = Console(stderr=True)
@@ -48,7 +51,18 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(report.as_dict()))
             return 0 if report.matched else 1
         configure(settings.mlflow)
-        decision = apply_gate(settings.mlflow.model_name, settings.gate, args.version)
+        name = settings.mlflow.model_name
+        if args.command == "promote-canary":
+            version = promote_canary(name)
+            write_rollout(settings.redis, None, 0.0)
+            print(json.dumps({"champion": version, "canary": None}))
+            return 0
+        if args.command == "rollback":
+            was, now = rollback(name)
+            write_rollout(settings.redis, None, 0.0)
+            print(json.dumps({"rolled_back": was, "champion": now, "canary": None}))
+            return 0
+        decision = apply_gate(name, settings.gate, args.version)
         print(json.dumps(decision.as_dict()))
         return 0
     except (LookupError, ValueError, FileNotFoundError, MlflowException) as exc:

@@ -9,7 +9,7 @@ import pytest
 from components.lake import LakeStore
 from components.lake.silver import read_manifest
 from components.simulator import WorldConfig
-from components.testing.services import MlflowStore
+from components.testing.services import MlflowStore, RedisNamespace
 from components.testing.silver_lake import build_simulated_lake
 from pipelines.registry.main import main as registry_main
 from pipelines.train.main import main as train_main
@@ -17,6 +17,7 @@ from pipelines.train.main import main as train_main
 
 def test_train_then_lineage_then_reproduce(
     mlflow_tracking: MlflowStore,
+    redis_ns: RedisNamespace,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -46,6 +47,14 @@ def test_train_then_lineage_then_reproduce(
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["matched"], report["reason"]
     assert round(report["reproduced"]["ndcg_at_10"], 4) == summary["ndcg_at_10"]
+
+    # Rolling back needs an earlier champion; the error says so instead of a traceback.
+    monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
+    monkeypatch.setenv("RECO_REDIS__KEY_PREFIX", redis_ns.prefix)
+    assert registry_main(["rollback"]) == 2
+    assert "replaced no earlier champion" in capsys.readouterr().err
+    assert registry_main(["promote-canary"]) == 2
+    assert "no 'canary' alias" in capsys.readouterr().err
 
     # Errors are one line naming the problem, not a traceback.
     assert registry_main(["lineage", "99"]) == 2

@@ -1,0 +1,1 @@
+"""Rendering the daily flow for Argo Workflows offline, and checking what was rendered."""

@@ -1,0 +1,296 @@
+"""The daily pipeline as one Metaflow flow; the same file runs locally and on Argo Workflows.
+
+    python pipelines/daily/flow.py run [--run-date 2026-11-26] [--start-date 2026-11-20]
+    python pipelines/daily/flow.py argo-workflows create     # CronWorkflow, 03:00 UTC daily
+
+start -> ingest (bronze to silver) -> validate (stops the run on a bad batch) -> features
+(apply, materialize) -> train (foreach over the grid; a GPU on the cluster) -> choose ->
+register (refit the best, register, quality gate) -> canary (alias + traffic share) ->
+monitor (Evidently feature drift, alert) -> end (card). A failure anywhere POSTs to RECO_ALERTS__WEBHOOK_URL. The step logic lives in
+components/; this file only wires it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from metaflow import (
+    FlowSpec,
+    Parameter,
+    card,
+    current,
+    exit_hook,
+    resources,
+    retry,
+    schedule,
+    step,
+    timeout,
+)
+
+DEFAULT_GRID = {
+    "popularity": [{"half_life_hours": 6.0}, {"half_life_hours": 24.0}],
+    "ease": [{"l2": 100.0}, {"l2": 500.0}],
+    "als": [{"factors": 32, "regularization": 5.0}],
+}
+
+
+def _settings(profile: str) -> Any:
+    from components.config import load_settings
+
+    return load_settings(profile=profile)
+
+
+# A dotted path: Metaflow imports it in a fresh process (a bare name would be looked up in
+# ./flow.py of the working directory).
+@exit_hook(on_error=["pipelines.daily.hooks.notify_failure"])
+@schedule(cron="0 3 * * *", timezone="Etc/UTC")
+class DailyFlow(FlowSpec):
+    run_date = Parameter(
+        "run-date", default="", help="the day to ingest (YYYY-MM-DD); default: yesterday UTC"
+    )
+    start_date = Parameter(
+        "start-date", default="", help="backfill: ingest every day from this one to run-date"
+    )
+    profile = Parameter("profile", default="local", help="settings profile: local or cluster")
+    grid = Parameter("grid", default=json.dumps(DEFAULT_GRID), help="JSON: model kind -> list of params")
+    seed = Parameter("seed", default=42, type=int)
+
+    @step
+    def start(self) -> None:
+        from components.training.train import parse_grid
+
+        end = (
+            date.fromisoformat(self.run_date)
+            if self.run_date
+            else datetime.now(UTC).date() - timedelta(days=1)
+        )
+        begin = date.fromisoformat(self.start_date) if self.start_date else end
+        if begin > end:
+            raise ValueError(f"start-date {begin} is after run-date {end}")
+        self.dates = [(begin + timedelta(days=n)).isoformat() for n in range((end - begin).days + 1)]
+        self.candidates = parse_grid(json.loads(self.grid))
+        self.flow_run_id = current.pathspec
+        self.next(self.ingest)
+
+    @retry(times=2)
+    @timeout(minutes=60)
+    @step
+    def ingest(self) -> None:
+        from components.lake import LakeStore
+        from components.lake.silver import bronze_dates, build_silver
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        landed = set(bronze_dates(store))
+        missing = [dt for dt in self.dates if dt not in landed]
+        if missing:
+            raise FileNotFoundError(f"no bronze data for {missing} under {store.uri('bronze/events')}")
+        self.silver = {dt: build_silver(store, dt).manifest for dt in self.dates}
+        self.events = sum(m["row_count"] for m in self.silver.values())
+        self.next(self.validate)
+
+    @card
+    @step
+    def validate(self) -> None:
+        from metaflow.cards import Markdown
+
+        from components.lake import LakeStore
+        from components.lake.silver import silver_dates
+        from components.lake.validate import validate_partitions
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        # Training reads every silver day up to the run date: all of them must be sound.
+        self.training_dates = [dt for dt in silver_dates(store) if dt <= self.dates[-1]]
+        report = validate_partitions(
+            store, self.training_dates, max_quarantine_share=settings.orchestration.max_quarantine_share
+        )
+        self.validation = report.as_dict()
+        store.write_atomic(
+            f"reports/validation/{self.dates[-1]}.json", json.dumps(self.validation, indent=2).encode()
+        )
+        if not report.passed:
+            current.card.append(
+                Markdown("## Validation failed\n\n" + "\n".join(f"- {f}" for f in report.failures()))
+            )
+            raise RuntimeError(f"silver validation failed, nothing is trained: {report.failures()}")
+        current.card.append(Markdown(f"Validated {len(self.training_dates)} silver partitions."))
+        self.next(self.features)
+
+    @retry(times=2)
+    @timeout(minutes=60)
+    @step
+    def features(self) -> None:
+        from components.features.build import build_features
+        from components.lake import LakeStore
+        from components.registry.tracking import configure
+        from components.training.pipeline import sweep_parent
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        self.feature_build = build_features(settings, store, self.training_dates).as_dict()
+        configure(settings.mlflow)
+        self.parent_run_id = sweep_parent(self.flow_run_id)
+        self.next(self.train, foreach="candidates")
+
+    @resources(cpu=2, memory=8192, gpu=1)
+    @timeout(minutes=90)
+    @step
+    def train(self) -> None:
+        from components.lake import LakeStore
+        from components.registry.tracking import configure
+        from components.training.pipeline import lineage_for, log_sweep_member
+        from components.training.train import evaluate_candidate, load_snapshot
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        configure(settings.mlflow)
+        snapshot = load_snapshot(store, self.training_dates)
+        self.result = evaluate_candidate(snapshot, self.input, seed=self.seed)
+        lineage = lineage_for(snapshot, store, self.result, flow_run_id=self.flow_run_id, seed=self.seed)
+        log_sweep_member(self.parent_run_id, self.result, lineage)
+        self.next(self.choose)
+
+    @step
+    def choose(self, inputs: Any) -> None:
+        from components.training.train import best_of
+
+        self.merge_artifacts(
+            inputs, include=["profile", "training_dates", "parent_run_id", "flow_run_id", "seed"]
+        )
+        self.merge_artifacts(inputs, include=["events", "silver", "feature_build", "validation", "dates"])
+        self.evaluated = [i.result for i in inputs]
+        self.best = best_of(self.evaluated)
+        self.next(self.register)
+
+    @retry(times=1)
+    @step
+    def register(self) -> None:
+        from components.lake import LakeStore
+        from components.registry.gate import apply_gate
+        from components.registry.tracking import CANARY, configure
+        from components.training.pipeline import lineage_for, register_best
+        from components.training.train import load_snapshot
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        configure(settings.mlflow)
+        snapshot = load_snapshot(store, self.training_dates)
+        lineage = lineage_for(snapshot, store, self.best, flow_run_id=self.flow_run_id, seed=self.seed)
+        self.logged = register_best(settings, snapshot, self.best, lineage, parent_run_id=self.parent_run_id)
+        self.decision = apply_gate(
+            settings.mlflow.model_name, settings.gate, self.logged.version, promote_to=CANARY
+        ).as_dict()
+        self.next(self.canary)
+
+    @retry(times=2)
+    @step
+    def canary(self) -> None:
+        from components.registry.rollout import write_rollout
+        from components.registry.tracking import CANARY
+
+        settings = _settings(self.profile)
+        if self.decision["promoted"] and self.decision["alias"] == CANARY:
+            self.rollout = write_rollout(
+                settings.redis, self.logged.version, settings.rollout.canary_share
+            ).__dict__
+        else:
+            self.rollout = {"canary_version": None, "canary_share": 0.0, "note": "no new canary"}
+        self.next(self.monitor)
+
+    @retry(times=2)
+    @timeout(minutes=30)
+    @step
+    def monitor(self) -> None:
+        from components.alerts import send_alert
+        from components.lake import LakeStore
+        from components.monitoring.drift import feature_drift
+
+        settings = _settings(self.profile)
+        store = LakeStore.from_settings(settings.lake)
+        results = feature_drift(
+            store,
+            self.dates[-1],
+            reference_days=settings.monitoring.reference_days,
+            drift_share=settings.monitoring.drift_share,
+        )
+        self.drift = [r.as_dict() for r in results]
+        drifted = [r for r in results if r.drifted]
+        if drifted:
+            summary = ", ".join(f"{r.table} ({r.share:.0%}: {', '.join(r.drifted_columns)})" for r in drifted)
+            send_alert(
+                settings.alerts,
+                "feature_drift",
+                f"{self.flow_run_id}: feature drift on {self.dates[-1]}: {summary}",
+                {"tables": self.drift, "reports": store.uri(f"reports/drift/{self.dates[-1]}")},
+            )
+        self.next(self.end)
+
+    @card
+    @step
+    def end(self) -> None:
+        from metaflow.cards import Markdown, Table, VegaChart
+
+        names = [r.candidate.name for r in self.evaluated]
+        rows = [
+            [
+                r.candidate.name,
+                *(
+                    f"{r.metrics[m]:.4f}"
+                    for m in ("ndcg_at_10", "recall_at_10", "coverage", "recommend_p95_ms")
+                ),
+            ]
+            for r in self.evaluated
+        ]
+        verdict = "promoted" if self.decision["promoted"] else "refused"
+        current.card.append(
+            Markdown(
+                f"# Daily run {self.dates[-1]}\n\nModel version **{self.logged.version}**: gate {verdict} ({self.decision['reason']})"
+            )
+        )
+        current.card.append(Table(rows, headers=["candidate", "NDCG@10", "Recall@10", "coverage", "p95 ms"]))
+        current.card.append(
+            VegaChart(
+                {
+                    "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                    "data": {
+                        "values": [
+                            {"candidate": n, "ndcg": r.metrics["ndcg_at_10"]}
+                            for n, r in zip(names, self.evaluated, strict=True)
+                        ]
+                    },
+                    "mark": "bar",
+                    "encoding": {
+                        "x": {"field": "candidate", "type": "nominal"},
+                        "y": {"field": "ndcg", "type": "quantitative", "title": "NDCG@10"},
+                    },
+                }
+            )
+        )
+        self.summary = {
+            "events": self.events,
+            "silver_dates": self.training_dates,
+            "model_version": self.logged.version,
+            "ndcg_at_10": round(self.best.metrics["ndcg_at_10"], 4),
+            "best": self.best.candidate.name,
+            "gate": verdict,
+            "gate_reason": self.decision["reason"],
+            "alias": self.decision.get("alias"),
+            "rollout": self.rollout,
+            "drift": {d["table"]: d["skipped"] or f"share {d['share']:.2f}" for d in self.drift},
+            "flow_run": current.pathspec,
+        }
+        from components.lake import LakeStore
+
+        # The run's summary also goes to the lake, where the main job and operators read it.
+        store = LakeStore.from_settings(_settings(self.profile).lake)
+        store.write_atomic(
+            f"reports/daily/{self.dates[-1]}.json", json.dumps(self.summary, indent=2).encode()
+        )
+        print(json.dumps(self.summary))
+
+
+if __name__ == "__main__":
+    DailyFlow()

@@ -1,0 +1,155 @@
+"""The daily flow, run by Metaflow as it runs in production (one process per step), on a
+simulated lake with a real MLflow store and Redis."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from mlflow import MlflowClient
+
+from components.lake import LakeStore
+from components.lake.silver import read_manifest, read_silver
+from components.simulator import WorldConfig
+from components.testing.services import MlflowStore, RedisNamespace
+from components.testing.silver_lake import build_simulated_lake
+
+FLOW = Path(__file__).with_name("flow.py")
+DATES = ["2026-11-20", "2026-11-21", "2026-11-22"]
+GRID = json.dumps({"popularity": [{"half_life_hours": 6.0}], "ease": [{"l2": 100.0}]})
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/alerts", received
+    server.shutdown()
+
+
+def _run_flow(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(FLOW),
+            "--no-pylint",
+            "run",
+            "--run-date",
+            DATES[-1],
+            "--start-date",
+            DATES[0],
+            "--grid",
+            GRID,
+            *args,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def flow_env(
+    tmp_path: Path, mlflow_tracking: MlflowStore, redis_ns: RedisNamespace, webhook: tuple[str, list[dict]]
+) -> tuple[dict[str, str], LakeStore]:
+    store = LakeStore(str(tmp_path / "reco" / "lake"))
+    dates = build_simulated_lake(
+        store,
+        WorldConfig(seed=3, start=datetime(2026, 11, 20, tzinfo=UTC), days=3, users=800, articles_per_day=20),
+    )
+    assert dates == DATES
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(sys.path),
+        "RECO_HOME": str(tmp_path / "reco"),
+        "RECO_MLFLOW__TRACKING_URI": mlflow_tracking.tracking_uri,
+        "RECO_MLFLOW__ARTIFACT_ROOT": str(mlflow_tracking.artifact_root),
+        "RECO_REDIS__URL": redis_ns.url,
+        "RECO_REDIS__KEY_PREFIX": redis_ns.prefix,
+        "RECO_ALERTS__WEBHOOK_URL": webhook[0],
+        "METAFLOW_USER": "reco",
+        "USER": "reco",
+    }
+    return env, store
+
+
+def test_daily_flow_trains_registers_and_gates(
+    tmp_path: Path, flow_env: tuple[dict[str, str], LakeStore]
+) -> None:
+    env, store = flow_env
+    done = _run_flow(tmp_path, env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads(
+        [line for line in done.stdout.splitlines() if '"model_version"' in line][-1].split("] ", 1)[-1]
+    )
+    assert (
+        summary["model_version"] == "1" and summary["gate"] == "promoted" and summary["alias"] == "champion"
+    )
+    assert summary["silver_dates"] == DATES and summary["events"] > 0
+    client = MlflowClient(env["RECO_MLFLOW__TRACKING_URI"])
+    version = client.get_model_version_by_alias("reco-articles", "champion")
+    assert version.tags["reco.flow_run_id"].startswith("DailyFlow/")
+    assert json.loads(version.tags["reco.silver_hashes"]) == {
+        dt: read_manifest(store, dt)["content_hash"] for dt in DATES
+    }
+    # One child run per grid point, plus the refit, under one parent.
+    assert version.run_id is not None
+    run = client.get_run(version.run_id)
+    runs = client.search_runs([run.info.experiment_id])
+    parent = run.data.tags["mlflow.parentRunId"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent]
+    assert len(children) == 3
+    assert store.exists(f"reports/validation/{DATES[-1]}.json")
+
+
+def test_corrupted_silver_stops_at_validation_and_registers_nothing(
+    tmp_path: Path, flow_env: tuple[dict[str, str], LakeStore], webhook: tuple[str, list[dict]]
+) -> None:
+    env, store = flow_env
+    # Corrupt an earlier day's stored silver file: ten rows appended twice (same event ids).
+    dt = DATES[1]
+    table = read_silver(store, dt)
+    buffer = io.BytesIO()
+    pq.write_table(pa.concat_tables([table, table.slice(0, 10)]), buffer)
+    store.write_atomic(read_manifest(store, dt)["silver_file"], buffer.getvalue())
+
+    # The flow rebuilds the run's days from bronze; this one is outside the backfill window.
+    done = subprocess.run(
+        [sys.executable, str(FLOW), "--no-pylint", "run", "--run-date", DATES[-1], "--grid", GRID],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "silver validation failed" in output and f"{dt}: silver holds" in output
+    assert "expect_column_values_to_be_unique(event_id)" in output
+    assert MlflowClient(env["RECO_MLFLOW__TRACKING_URI"]).search_registered_models() == []
+    report = json.loads(store.read_bytes(f"reports/validation/{DATES[-1]}.json"))
+    assert report["passed"] is False
+    assert webhook[1] and webhook[1][0]["kind"] == "flow_failed"
+    assert any("/validate/" in task for task in webhook[1][0]["details"]["failed_tasks"])
