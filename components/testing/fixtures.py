@@ -33,6 +33,7 @@ from components.testing.services import (
     mlflow_store,
     redis_namespace,
 )
+from components.testing.webhook import WebhookReceiver
 
 # Shared CI machines are noisy: timing-based Hypothesis checks would fail tests at random.
 settings.register_profile("reco", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -141,3 +142,11 @@ def reco_settings(
         lake={"root": str(tmp_path / "lake")},
         mlflow={"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
     )
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    """A webhook on loopback recording the JSON bodies POSTed to it."""
+    receiver = WebhookReceiver().start()
+    yield receiver
+    receiver.stop()

@@ -42,6 +42,18 @@ def _settings(profile: str) -> Any:
     return load_settings(profile=profile)
 
 
+def _context(profile: str, *, mlflow: bool = False) -> tuple[Any, Any]:
+    """The settings and the lake of a step (and MLflow pointed at the store, if asked)."""
+    from components.lake import LakeStore
+
+    settings = _settings(profile)
+    if mlflow:
+        from components.registry.tracking import configure
+
+        configure(settings.mlflow)
+    return settings, LakeStore.from_settings(settings.lake)
+
+
 # A dotted path: Metaflow imports it in a fresh process (a bare name would be looked up in
 # ./flow.py of the working directory).
 @exit_hook(on_error=["pipelines.daily.hooks.notify_failure"])
@@ -71,18 +83,16 @@ class DailyFlow(FlowSpec):
             raise ValueError(f"start-date {begin} is after run-date {end}")
         self.dates = [(begin + timedelta(days=n)).isoformat() for n in range((end - begin).days + 1)]
         self.candidates = parse_grid(json.loads(self.grid))
-        self.flow_run_id = current.pathspec
+        self.flow_run_id = f"{current.flow_name}/{current.run_id}"
         self.next(self.ingest)
 
     @retry(times=2)
     @timeout(minutes=60)
     @step
     def ingest(self) -> None:
-        from components.lake import LakeStore
         from components.lake.silver import bronze_dates, build_silver
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
+        _, store = _context(self.profile)
         landed = set(bronze_dates(store))
         missing = [dt for dt in self.dates if dt not in landed]
         if missing:
@@ -96,12 +106,10 @@ class DailyFlow(FlowSpec):
     def validate(self) -> None:
         from metaflow.cards import Markdown
 
-        from components.lake import LakeStore
         from components.lake.silver import silver_dates
         from components.lake.validate import validate_partitions
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
+        settings, store = _context(self.profile)
         # Training reads every silver day up to the run date: all of them must be sound.
         self.training_dates = [dt for dt in silver_dates(store) if dt <= self.dates[-1]]
         report = validate_partitions(
@@ -124,14 +132,10 @@ class DailyFlow(FlowSpec):
     @step
     def features(self) -> None:
         from components.features.build import build_features
-        from components.lake import LakeStore
-        from components.registry.tracking import configure
         from components.training.pipeline import sweep_parent
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
+        settings, store = _context(self.profile, mlflow=True)
         self.feature_build = build_features(settings, store, self.training_dates).as_dict()
-        configure(settings.mlflow)
         self.parent_run_id = sweep_parent(self.flow_run_id)
         self.next(self.train, foreach="candidates")
 
@@ -139,14 +143,10 @@ class DailyFlow(FlowSpec):
     @timeout(minutes=90)
     @step
     def train(self) -> None:
-        from components.lake import LakeStore
-        from components.registry.tracking import configure
         from components.training.pipeline import lineage_for, log_sweep_member
         from components.training.train import evaluate_candidate, load_snapshot
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
-        configure(settings.mlflow)
+        _, store = _context(self.profile, mlflow=True)
         snapshot = load_snapshot(store, self.training_dates)
         self.result = evaluate_candidate(snapshot, self.input, seed=self.seed)
         lineage = lineage_for(snapshot, store, self.result, flow_run_id=self.flow_run_id, seed=self.seed)
@@ -168,15 +168,12 @@ class DailyFlow(FlowSpec):
     @retry(times=1)
     @step
     def register(self) -> None:
-        from components.lake import LakeStore
         from components.registry.gate import apply_gate
-        from components.registry.tracking import CANARY, configure
+        from components.registry.tracking import CANARY
         from components.training.pipeline import lineage_for, register_best
         from components.training.train import load_snapshot
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
-        configure(settings.mlflow)
+        settings, store = _context(self.profile, mlflow=True)
         snapshot = load_snapshot(store, self.training_dates)
         lineage = lineage_for(snapshot, store, self.best, flow_run_id=self.flow_run_id, seed=self.seed)
         self.logged = register_best(settings, snapshot, self.best, lineage, parent_run_id=self.parent_run_id)
@@ -205,11 +202,9 @@ class DailyFlow(FlowSpec):
     @step
     def monitor(self) -> None:
         from components.alerts import send_alert
-        from components.lake import LakeStore
         from components.monitoring.drift import feature_drift
 
-        settings = _settings(self.profile)
-        store = LakeStore.from_settings(settings.lake)
+        settings, store = _context(self.profile)
         results = feature_drift(
             store,
             self.dates[-1],
@@ -280,12 +275,10 @@ class DailyFlow(FlowSpec):
             "alias": self.decision.get("alias"),
             "rollout": self.rollout,
             "drift": {d["table"]: d["skipped"] or f"share {d['share']:.2f}" for d in self.drift},
-            "flow_run": current.pathspec,
+            "flow_run": self.flow_run_id,
         }
-        from components.lake import LakeStore
-
         # The run's summary also goes to the lake, where the main job and operators read it.
-        store = LakeStore.from_settings(_settings(self.profile).lake)
+        _, store = _context(self.profile)
         store.write_atomic(
             f"reports/daily/{self.dates[-1]}.json", json.dumps(self.summary, indent=2).encode()
         )

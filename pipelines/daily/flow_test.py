@@ -6,10 +6,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,29 +19,11 @@ from components.lake.silver import read_manifest, read_silver
 from components.simulator import WorldConfig
 from components.testing.services import MlflowStore, RedisNamespace
 from components.testing.silver_lake import build_simulated_lake
+from components.testing.webhook import WebhookReceiver
 
 FLOW = Path(__file__).with_name("flow.py")
 DATES = ["2026-11-20", "2026-11-21", "2026-11-22"]
 GRID = json.dumps({"popularity": [{"half_life_hours": 6.0}], "ease": [{"l2": 100.0}]})
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
 
 
 def _run_flow(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +51,7 @@ def _run_flow(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Com
 
 @pytest.fixture
 def flow_env(
-    tmp_path: Path, mlflow_tracking: MlflowStore, redis_ns: RedisNamespace, webhook: tuple[str, list[dict]]
+    tmp_path: Path, mlflow_tracking: MlflowStore, redis_ns: RedisNamespace, webhook: WebhookReceiver
 ) -> tuple[dict[str, str], LakeStore]:
     store = LakeStore(str(tmp_path / "reco" / "lake"))
     dates = build_simulated_lake(
@@ -88,7 +67,7 @@ def flow_env(
         "RECO_MLFLOW__ARTIFACT_ROOT": str(mlflow_tracking.artifact_root),
         "RECO_REDIS__URL": redis_ns.url,
         "RECO_REDIS__KEY_PREFIX": redis_ns.prefix,
-        "RECO_ALERTS__WEBHOOK_URL": webhook[0],
+        "RECO_ALERTS__WEBHOOK_URL": webhook.url,
         "METAFLOW_USER": "reco",
         "USER": "reco",
     }
@@ -111,6 +90,7 @@ def test_daily_flow_trains_registers_and_gates(
     client = MlflowClient(env["RECO_MLFLOW__TRACKING_URI"])
     version = client.get_model_version_by_alias("reco-articles", "champion")
     assert version.tags["reco.flow_run_id"].startswith("DailyFlow/")
+    assert version.tags["reco.flow_run_id"].count("/") == 1  # the run, not one of its tasks
     assert json.loads(version.tags["reco.silver_hashes"]) == {
         dt: read_manifest(store, dt)["content_hash"] for dt in DATES
     }
@@ -125,7 +105,7 @@ def test_daily_flow_trains_registers_and_gates(
 
 
 def test_corrupted_silver_stops_at_validation_and_registers_nothing(
-    tmp_path: Path, flow_env: tuple[dict[str, str], LakeStore], webhook: tuple[str, list[dict]]
+    tmp_path: Path, flow_env: tuple[dict[str, str], LakeStore], webhook: WebhookReceiver
 ) -> None:
     env, store = flow_env
     # Corrupt an earlier day's stored silver file: ten rows appended twice (same event ids).
@@ -151,5 +131,5 @@ def test_corrupted_silver_stops_at_validation_and_registers_nothing(
     assert MlflowClient(env["RECO_MLFLOW__TRACKING_URI"]).search_registered_models() == []
     report = json.loads(store.read_bytes(f"reports/validation/{DATES[-1]}.json"))
     assert report["passed"] is False
-    assert webhook[1] and webhook[1][0]["kind"] == "flow_failed"
-    assert any("/validate/" in task for task in webhook[1][0]["details"]["failed_tasks"])
+    assert webhook.received and webhook.received[0]["kind"] == "flow_failed"
+    assert any("/validate/" in task for task in webhook.received[0]["details"]["failed_tasks"])

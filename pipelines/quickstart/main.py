@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         f"lake: [cyan]{store.uri('silver/events')}[/cyan]; reports: {store.uri('reports')}; logs: {logs}\n"
         f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
         f"Metaflow card: [cyan]METAFLOW_DATASTORE_SYSROOT_LOCAL={home.absolute()} python pipelines/daily/flow.py "
-        f"card view end --id {daily['flow_run']}/end[/cyan]"
+        f"card view {daily['flow_run'].split('/')[-1]}/end[/cyan]"
     )
     result = {
         "events": len(events),
