@@ -23,7 +23,14 @@ def send_alert(settings: AlertsSettings, kind: str, summary: str, details: dict[
     Raises AlertDeliveryError when the webhook is configured but does not take it, so callers
     can retry or fail loudly instead of losing the alert.
     """
-    payload = {"kind": kind, "summary": summary, "at": datetime.now(UTC).isoformat(), "details": details}
+    # `text` makes the body a valid Slack (and Mattermost, Teams workflow) incoming-webhook message.
+    payload = {
+        "text": f"[reco] {kind}: {summary}",
+        "kind": kind,
+        "summary": summary,
+        "at": datetime.now(UTC).isoformat(),
+        "details": details,
+    }
     log.warning("alert %s: %s", kind, summary)
     if not settings.webhook_url:
         return False

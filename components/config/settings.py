@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from components.events.topics import DEAD_LETTER_TOPIC, EVENTS_TOPIC
@@ -118,10 +118,24 @@ class RolloutSettings(_Section):
 
 
 class MonitoringSettings(_Section):
-    # A feature table has drifted when this share of its columns drifted (Evidently's rule).
-    drift_share: float = Field(default=0.5, gt=0.0, le=1.0)
-    # The run day is compared with this many days before it.
-    reference_days: int = Field(default=7, ge=1, le=90)
+    # Features have drifted when more than this share of the monitored columns drifted.
+    drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    # The current window: the last this many hours of production data.
+    current_hours: int = Field(default=24, ge=1, le=24 * 14)
+    # Served-traffic guardrails, as relative changes against the champion's reference.
+    gini_increase: float = Field(default=0.25, ge=0.0)
+    coverage_drop: float = Field(default=0.30, ge=0.0, le=1.0)
+    age_increase: float = Field(default=0.50, ge=0.0)
+    cold_start_increase: float = Field(default=0.50, ge=0.0)
+    # At most one drift-triggered retrain per this many hours.
+    retrain_cooldown_hours: float = Field(default=12.0, gt=0.0)
+    # Argo Server to submit the daily flow to on drift; unset: start a local flow run.
+    argo_server_url: str | None = None
+    argo_token: SecretStr | None = None
+    argo_template: str = "dailyflow"
+    # Drift gauges for Prometheus: a node-exporter textfile and/or a Pushgateway.
+    metrics_textfile: str | None = None
+    pushgateway_url: str | None = None
 
 
 class OrchestrationSettings(_Section):

@@ -97,6 +97,7 @@ def log_training_run(
     run_name: str | None = None,
     parent_run_id: str | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    reference_dir: Path | None = None,
 ) -> LoggedModel:
     """One run: params, metrics, lineage tags and the model; registered (and aliased
     `challenger`) when `model_name` is given. With `parent_run_id` it is that run's child
@@ -111,6 +112,9 @@ def log_training_run(
         mlflow.log_metrics(clean)
         mlflow.set_tags(lineage.tags())
         info = log_model_artifact(model, Path(tmp), extra={"lineage": lineage.tags()})
+        if reference_dir is not None:
+            # What drift monitoring compares production against (components/monitoring).
+            mlflow.log_artifacts(str(reference_dir), "reference")
         version = None
         if model_name:
             version = str(register(info.model_uri, model_name, lineage, run.info.run_id).version)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+from components.features import compute_features
+from components.features.store import write_sources
 from components.lake import LakeStore
-from components.lake.catalog import write_catalog
-from components.lake.silver import build_silver
+from components.lake.catalog import read_catalog, write_catalog
+from components.lake.silver import build_silver, load_silver_frame
 from components.simulator import TrafficGenerator, World, WorldConfig
 from components.testing.lake import write_bronze
 
@@ -26,3 +28,11 @@ def build_simulated_lake(store: LakeStore, config: WorldConfig) -> list[str]:
     for dt in dates:
         build_silver(store, dt)
     return dates
+
+
+def write_feature_sources(store: LakeStore, dates: list[str]) -> None:
+    """Compute the feature rows of `dates` and write them where Feast's sources read them
+    (without applying or materializing: for tests of what reads the feature files)."""
+    events, _ = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts", "dwell_ms"])
+    events["dwell_ms"] = events["dwell_ms"].astype("float64")
+    write_sources(store, compute_features(events, read_catalog(store).to_pandas()))

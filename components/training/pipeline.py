@@ -10,8 +10,10 @@ flow calls the same pieces from separate steps (`lineage_for`, `log_sweep_member
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -19,6 +21,7 @@ from mlflow import MlflowClient
 from components.config import Settings
 from components.features.store import feature_view_versions
 from components.lake.store import LakeStore
+from components.monitoring.reference import build_reference, save_reference
 from components.registry.gate import GateDecision, apply_gate
 from components.registry.lineage import Lineage, git_commit
 from components.registry.tracking import (
@@ -105,18 +108,30 @@ def log_sweep_member(parent_run_id: str, result: Evaluated, lineage: Lineage) ->
 
 
 def register_best(
-    settings: Settings, snapshot: Snapshot, best: Evaluated, lineage: Lineage, *, parent_run_id: str
+    settings: Settings,
+    store: LakeStore,
+    snapshot: Snapshot,
+    best: Evaluated,
+    lineage: Lineage,
+    *,
+    parent_run_id: str,
 ) -> LoggedModel:
-    """Refit the best candidate on every day and register it as the challenger."""
+    """Refit the best candidate on every day and register it as the challenger, with the
+    monitoring reference of its training window."""
     model = refit(snapshot, best.candidate, seed=lineage.seed)
-    return log_training_run(
-        model,
-        best.metrics,
-        lineage,
-        model_name=settings.mlflow.model_name,
-        run_name=f"refit {best.candidate.name}",
-        parent_run_id=parent_run_id,
+    reference = build_reference(
+        store, snapshot.dates, {str(u) for u in model.user_ids}, hours=settings.monitoring.current_hours
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        return log_training_run(
+            model,
+            best.metrics,
+            lineage,
+            model_name=settings.mlflow.model_name,
+            run_name=f"refit {best.candidate.name}",
+            parent_run_id=parent_run_id,
+            reference_dir=save_reference(reference, Path(tmp) / "reference"),
+        )
 
 
 def train_and_register(
@@ -144,7 +159,7 @@ def train_and_register(
         )
     best = best_of(evaluated)
     lineage = lineage_for(snapshot, store, best, flow_run_id=flow_run_id, seed=seed, commit=commit)
-    logged = register_best(settings, snapshot, best, lineage, parent_run_id=parent_id)
+    logged = register_best(settings, store, snapshot, best, lineage, parent_run_id=parent_id)
     decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version) if run_gate else None
     return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated)
 

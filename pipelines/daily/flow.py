@@ -176,7 +176,9 @@ class DailyFlow(FlowSpec):
         settings, store = _context(self.profile, mlflow=True)
         snapshot = load_snapshot(store, self.training_dates)
         lineage = lineage_for(snapshot, store, self.best, flow_run_id=self.flow_run_id, seed=self.seed)
-        self.logged = register_best(settings, snapshot, self.best, lineage, parent_run_id=self.parent_run_id)
+        self.logged = register_best(
+            settings, store, snapshot, self.best, lineage, parent_run_id=self.parent_run_id
+        )
         self.decision = apply_gate(
             settings.mlflow.model_name, settings.gate, self.logged.version, promote_to=CANARY
         ).as_dict()
@@ -201,26 +203,18 @@ class DailyFlow(FlowSpec):
     @timeout(minutes=30)
     @step
     def monitor(self) -> None:
-        from components.alerts import send_alert
-        from components.monitoring.drift import feature_drift
+        from components.monitoring.actions import act_on
+        from components.monitoring.check import run_drift_check
+        from components.monitoring.reference import champion_reference
 
-        settings, store = _context(self.profile)
-        results = feature_drift(
-            store,
-            self.dates[-1],
-            reference_days=settings.monitoring.reference_days,
-            drift_share=settings.monitoring.drift_share,
-        )
-        self.drift = [r.as_dict() for r in results]
-        drifted = [r for r in results if r.drifted]
-        if drifted:
-            summary = ", ".join(f"{r.table} ({r.share:.0%}: {', '.join(r.drifted_columns)})" for r in drifted)
-            send_alert(
-                settings.alerts,
-                "feature_drift",
-                f"{self.flow_run_id}: feature drift on {self.dates[-1]}: {summary}",
-                {"tables": self.drift, "reports": store.uri(f"reports/drift/{self.dates[-1]}")},
-            )
+        settings, store = _context(self.profile, mlflow=True)
+        version, reference = champion_reference(settings.mlflow.model_name)
+        # The end of the run day: the last `current_hours` of it against the champion's reference.
+        end_of_day = datetime.fromisoformat(self.dates[-1]).replace(tzinfo=UTC) + timedelta(days=1)
+        check = run_drift_check(settings, store, reference, model_version=version, now=end_of_day)
+        # Alert and export gauges; no retrain from here: this run has just trained.
+        act_on(settings, check, retrain=False)
+        self.drift = check.as_dict()
         self.next(self.end)
 
     @card
@@ -274,7 +268,7 @@ class DailyFlow(FlowSpec):
             "gate_reason": self.decision["reason"],
             "alias": self.decision.get("alias"),
             "rollout": self.rollout,
-            "drift": {d["table"]: d["skipped"] or f"share {d['share']:.2f}" for d in self.drift},
+            "drift": {"drifted": self.drift["drifted"], "reasons": self.drift["reasons"]},
             "flow_run": self.flow_run_id,
         }
         # The run's summary also goes to the lake, where the main job and operators read it.

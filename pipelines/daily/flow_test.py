@@ -87,6 +87,8 @@ def test_daily_flow_trains_registers_and_gates(
         summary["model_version"] == "1" and summary["gate"] == "promoted" and summary["alias"] == "champion"
     )
     assert summary["silver_dates"] == DATES and summary["events"] > 0
+    assert summary["drift"]["drifted"] in (True, False)  # the monitor step ran and reported
+    assert store.list_files("reports/drift", "-summary.json")
     client = MlflowClient(env["RECO_MLFLOW__TRACKING_URI"])
     version = client.get_model_version_by_alias("reco-articles", "champion")
     assert version.tags["reco.flow_run_id"].startswith("DailyFlow/")

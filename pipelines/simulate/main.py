@@ -29,6 +29,7 @@ from components.simulator import (
     simulate_to_files,
     simulate_to_kafka,
 )
+from pipelines.cli import utc_time
 
 
 def _utc_date(text: str) -> datetime:
@@ -39,16 +40,6 @@ def _utc_date(text: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _utc_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"needs a time zone (e.g. Z): {text!r}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--days", type=int, default=7)
@@ -57,7 +48,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--start", type=_utc_date, help="first simulated day (default: DAYS before today, UTC)")
     p.add_argument("--new-visitor-share", type=float, default=0.25)
-    p.add_argument("--shift-at", type=_utc_time, help="readers' tastes shift from this time on")
+    p.add_argument("--shift-at", type=utc_time, help="readers' tastes shift from this time on")
     p.add_argument("--shift-strength", type=float, default=0.6)
     sink = p.add_mutually_exclusive_group()
     sink.add_argument("--out", type=Path, help="folder for JSON-lines files (default: RECO_HOME/simulated)")

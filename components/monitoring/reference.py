@@ -1,0 +1,138 @@
+"""The reference a champion is monitored against, saved with the model when it is registered:
+samples of the feature rows of its training window, of its labelled impressions (CTR), and the
+served-traffic statistics of that window."""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components.lake.catalog import read_catalog
+from components.lake.silver import load_silver_frame
+from components.lake.store import LakeStore
+from components.monitoring.served import ServedStats, label_impressions, served_stats
+
+ARTIFACT_DIR = "reference"
+TABLES = {"user_stats": "features/user_stats.parquet", "article_stats": "features/article_stats.parquet"}
+EVENT_COLUMNS = ["type", "user_id", "article_id", "ts", "request_id"]
+
+
+@dataclass
+class Reference:
+    features: dict[str, pd.DataFrame] = field(default_factory=dict)  # table -> sampled rows
+    impressions: pd.DataFrame | None = None  # sampled labelled impressions (clicked)
+    served: ServedStats | None = None
+    known_users: set[str] = field(default_factory=set)  # readers the model was trained on
+
+
+def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    return frame.sample(n=max_rows, random_state=seed) if len(frame) > max_rows else frame
+
+
+def window_features(store: LakeStore, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Feature rows with event_timestamp in [start, end), per table (absent tables skipped)."""
+    out = {}
+    for table, path in TABLES.items():
+        if not store.exists(path):
+            continue
+        frame = pq.read_table(io.BytesIO(store.read_bytes(path))).to_pandas()
+        ts = pd.to_datetime(frame["event_timestamp"], utc=True)
+        out[table] = frame[(ts >= start) & (ts < end)].reset_index(drop=True)
+    return out
+
+
+def window_impressions(
+    store: LakeStore, dates: Sequence[str], start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    events, _ = load_silver_frame(store, list(dates), EVENT_COLUMNS)
+    ts = pd.to_datetime(events["ts"], utc=True)
+    return label_impressions(events[(ts >= start) & (ts < end)])
+
+
+def build_reference(
+    store: LakeStore,
+    dates: Sequence[str],
+    known_users: set[str],
+    *,
+    hours: int = 24,
+    max_rows: int = 20_000,
+    seed: int = 42,
+) -> Reference:
+    """The last `hours` of the training window, as the monitor will see production: same
+    window length, and cold start measured against the readers known before that window."""
+    end = pd.Timestamp(max(dates), tz="UTC") + pd.Timedelta(days=1)
+    start = end - pd.Timedelta(hours=hours)
+    features = {t: _sample(f, max_rows, seed) for t, f in window_features(store, start, end).items()}
+    impressions = window_impressions(store, dates, start, end)
+    served = None
+    if len(impressions) and store.exists("catalog/articles.parquet"):
+        events, _ = load_silver_frame(store, list(dates), ["type", "user_id", "ts"])
+        before = events[(events["type"] == "click") & (pd.to_datetime(events["ts"], utc=True) < start)]
+        known_before = set(before["user_id"]) & set(known_users) if known_users else set(before["user_id"])
+        served = served_stats(impressions, read_catalog(store).to_pandas(), known_users=known_before)
+    return Reference(
+        features=features,
+        impressions=_sample(impressions, max_rows, seed)[["clicked"]],
+        served=served,
+        known_users=set(known_users),
+    )
+
+
+def save_reference(reference: Reference, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, frame in reference.features.items():
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"{table}.parquet")
+    if reference.impressions is not None:
+        pq.write_table(
+            pa.Table.from_pandas(reference.impressions, preserve_index=False), folder / "impressions.parquet"
+        )
+    if reference.served is not None:
+        (folder / "served.json").write_text(json.dumps(reference.served.as_dict()))
+    (folder / "users.json").write_text(json.dumps(sorted(reference.known_users)))
+    return folder
+
+
+def load_reference(folder: Path) -> Reference:
+    reference = Reference()
+    for table in TABLES:
+        if (folder / f"{table}.parquet").exists():
+            reference.features[table] = pq.read_table(folder / f"{table}.parquet").to_pandas()
+    if (folder / "impressions.parquet").exists():
+        reference.impressions = pq.read_table(folder / "impressions.parquet").to_pandas()
+    if (folder / "served.json").exists():
+        reference.served = ServedStats(**json.loads((folder / "served.json").read_text()))
+    if (folder / "users.json").exists():
+        reference.known_users = set(json.loads((folder / "users.json").read_text()))
+    return reference
+
+
+def download_reference(run_id: str) -> Reference:
+    """The reference logged with a model's run (empty if the run has none)."""
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=ARTIFACT_DIR, dst_path=tmp
+            )
+        except Exception:  # a run registered without a reference (older versions)
+            return Reference()
+        return load_reference(Path(path))
+
+
+def champion_reference(model_name: str) -> tuple[str | None, Reference]:
+    """The champion's version and the reference logged with it ((None, empty) without one)."""
+    from components.registry.tracking import CHAMPION, version_by_alias
+
+    champion = version_by_alias(model_name, CHAMPION)
+    if champion is None or not champion.run_id:
+        return None, Reference()
+    return str(champion.version), download_reference(champion.run_id)
