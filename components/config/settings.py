@@ -120,6 +120,13 @@ class RolloutSettings(_Section):
 class MonitoringSettings(_Section):
     # Features have drifted when more than this share of the monitored columns drifted.
     drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
+    # The per-column test: Evidently's choice when unset; "psi" (population stability index)
+    # measures the size of a shift, not its significance, so big samples do not flag noise.
+    drift_method: str | None = "psi"
+    drift_threshold: float | None = Field(default=0.1, gt=0.0)
+    # The sections of clicked articles move every day with the news cycle: a PSI above this
+    # is an interest shift (simulated: 0.12-0.27 on stable days, 0.48-0.90 after a shift).
+    interest_threshold: float = Field(default=0.4, gt=0.0)
     # The current window: the last this many hours of production data.
     current_hours: int = Field(default=24, ge=1, le=24 * 14)
     # Served-traffic guardrails, as relative changes against the champion's reference.

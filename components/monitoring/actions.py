@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class RetrainOutcome:
     triggered: bool
     mode: str  # "argo", "local" or "cooldown"
     detail: str
+    pid: int | None = None  # the local flow run's process
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,7 +106,7 @@ def _start_local_run(settings: Settings, run_date: str) -> RetrainOutcome:
         start_new_session=True,
     )
     return RetrainOutcome(
-        True, "local", f"started the daily flow for {run_date} (pid {proc.pid}, log {log.name})"
+        True, "local", f"started the daily flow for {run_date} (pid {proc.pid}, log {log.name})", proc.pid
     )
 
 
@@ -147,5 +149,7 @@ def act_on(settings: Settings, check: DriftCheck, *, retrain: bool = True) -> Ac
     if not check.drifted:
         return ActionOutcome(False, None)
     alerted = send_alert(settings.alerts, "drift", alert_summary(check), {"check": check.as_dict()})
-    outcome = trigger_retrain(settings, check.summary()) if retrain else None
+    # Retrain for the day the drifted window ends in (the data that moved).
+    run_date = (datetime.fromisoformat(check.window_end) - timedelta(microseconds=1)).date().isoformat()
+    outcome = trigger_retrain(settings, check.summary(), run_date=run_date) if retrain else None
     return ActionOutcome(alerted, outcome)

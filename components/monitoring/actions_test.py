@@ -66,6 +66,7 @@ def test_drift_alerts_once_and_retrains_once_per_cooldown(
     submit = argo_server.received[0]
     assert submit["resourceKind"] == "WorkflowTemplate" and submit["resourceName"] == "dailyflow"
     assert submit["submitOptions"]["labels"] == "reco/trigger=drift"
+    assert submit["submitOptions"]["parameters"] == ["run-date=2026-11-27"]  # the drifted window's day
 
     second = act_on(settings, _drifted())
     assert second.alerted  # every drifted check alerts ...

@@ -20,8 +20,8 @@ from components.lake.catalog import read_catalog
 from components.lake.silver import silver_dates
 from components.lake.store import LakeStore
 from components.monitoring.drift import MIN_ROWS, MONITORED, compare
-from components.monitoring.reference import Reference, window_features, window_impressions
-from components.monitoring.served import compare_served, served_stats
+from components.monitoring.reference import Reference, clicked_categories, window_events, window_features
+from components.monitoring.served import compare_served, label_impressions, served_stats
 
 
 @dataclass
@@ -31,10 +31,13 @@ class DriftCheck:
     window_end: str
     model_version: str | None
     feature_share: float = 0.0
+    drift_share: float = 0.0  # drifted / compared over features, the CTR label and interests
     feature_columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     ctr_reference: float | None = None
     ctr_current: float | None = None
     ctr_drifted: bool = False
+    interest_score: float | None = None  # drift score of the sections readers click
+    interest_drifted: bool = False
     served: list[dict[str, Any]] = field(default_factory=list)
     served_current: dict[str, Any] | None = None
     drifted: bool = False
@@ -84,7 +87,14 @@ def run_drift_check(
                 f"{table}: too few rows (reference {0 if ref is None else len(ref)}, current {0 if cur is None else len(cur)})"
             )
             continue
-        result, html = compare(ref, cur, numerical, categorical)
+        result, html = compare(
+            ref,
+            cur,
+            numerical,
+            categorical,
+            method=monitoring.drift_method,
+            threshold=monitoring.drift_threshold,
+        )
         save_html(table, html)
         for column, verdict in result["columns"].items():
             check.feature_columns[f"{table}.{column}"] = verdict
@@ -103,7 +113,9 @@ def run_drift_check(
         for dt in silver_dates(store)
         if (start - pd.Timedelta(days=1)).date().isoformat() <= dt <= end.date().isoformat()
     ]
-    impressions = window_impressions(store, dates, start, end) if dates else pd.DataFrame()
+    events = window_events(store, dates, start, end) if dates else pd.DataFrame(columns=["type"])
+    impressions = label_impressions(events) if len(events) else pd.DataFrame()
+    catalog = read_catalog(store).to_pandas()
     if (
         len(impressions) >= MIN_ROWS
         and reference.impressions is not None
@@ -120,10 +132,30 @@ def run_drift_check(
             check.reasons.append(f"CTR moved from {check.ctr_reference:.4f} to {check.ctr_current:.4f}")
     else:
         check.skipped.append(f"ctr: too few impressions (current {len(impressions)})")
-    if len(impressions) and reference.served is not None:
-        current = served_stats(
-            impressions, read_catalog(store).to_pandas(), known_users=reference.known_users
+    # Interests: the sections of what readers click (an editorial shift shows here first).
+    interests = clicked_categories(events, catalog) if len(events) else pd.DataFrame()
+    ref_interests = reference.clicked_categories
+    if len(interests) >= MIN_ROWS and ref_interests is not None and len(ref_interests) >= MIN_ROWS:
+        result, html = compare(
+            ref_interests,
+            interests,
+            [],
+            ["category"],
+            method=monitoring.drift_method,
+            threshold=monitoring.interest_threshold,
         )
+        save_html("interests", html)
+        verdict = result["columns"]["category"]
+        check.interest_score, check.interest_drifted = float(verdict["score"]), bool(verdict["drifted"])
+        if check.interest_drifted:
+            check.reasons.append(
+                f"the sections readers click moved ({verdict['method']} {verdict['score']:.3f}"
+                f" >= {verdict['threshold']})"
+            )
+    else:
+        check.skipped.append(f"interests: too few clicks (current {len(interests)})")
+    if len(impressions) and reference.served is not None:
+        current = served_stats(impressions, catalog, known_users=reference.known_users)
         check.served_current = current.as_dict()
         limits = {
             "gini_increase": monitoring.gini_increase,
@@ -137,6 +169,10 @@ def run_drift_check(
                 check.reasons.append(
                     f"served {finding.name} {finding.reference:.3f} -> {finding.current:.3f} (limit {finding.limit:.3f})"
                 )
+    signals = [bool(v["drifted"]) for v in check.feature_columns.values()]
+    signals += [check.ctr_drifted] if check.ctr_current is not None else []
+    signals += [check.interest_drifted] if check.interest_score is not None else []
+    check.drift_share = sum(signals) / len(signals) if signals else 0.0
     check.drifted = bool(check.reasons)
     store.write_atomic(f"{prefix}-summary.json", json.dumps(check.as_dict(), indent=2).encode())
     check.reports.append(store.uri(f"{prefix}-summary.json"))

@@ -56,6 +56,8 @@ def test_same_traffic_is_quiet_moved_features_are_drift(lake: tuple[LakeStore, l
     assert calm.feature_share == 0.0 and calm.ctr_current == pytest.approx(
         calm.ctr_reference, abs=0.005
     )  # the reference is a sample
+    assert calm.interest_score is not None and not calm.interest_drifted
+    assert calm.drift_share == 0.0
     assert calm.reports and all(store.exists(r.removeprefix(store.base + "/")) for r in calm.reports)
 
     # Production features move: everyone reads three times more and only one section.

@@ -25,14 +25,17 @@ def compare(
     categorical: list[str],
     *,
     drift_share: float = 0.5,
+    method: str | None = None,
+    threshold: float | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Evidently's DataDriftPreset on the columns; returns ({share, columns}, html)."""
+    """Evidently's DataDriftPreset on the columns (its per-column test unless `method` names
+    one, e.g. "psi"); returns ({share, columns}, html)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     columns = numerical + categorical
-    snapshot = Report([DataDriftPreset(drift_share=drift_share)]).run(
+    snapshot = Report([DataDriftPreset(drift_share=drift_share, method=method, threshold=threshold)]).run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference[columns], data_definition=definition),
     )

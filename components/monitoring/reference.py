@@ -31,6 +31,7 @@ class Reference:
     impressions: pd.DataFrame | None = None  # sampled labelled impressions (clicked)
     served: ServedStats | None = None
     known_users: set[str] = field(default_factory=set)  # readers the model was trained on
+    clicked_categories: pd.DataFrame | None = None  # sampled sections of clicked articles
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
@@ -49,12 +50,19 @@ def window_features(store: LakeStore, start: pd.Timestamp, end: pd.Timestamp) ->
     return out
 
 
-def window_impressions(
+def window_events(
     store: LakeStore, dates: Sequence[str], start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
     events, _ = load_silver_frame(store, list(dates), EVENT_COLUMNS)
     ts = pd.to_datetime(events["ts"], utc=True)
-    return label_impressions(events[(ts >= start) & (ts < end)])
+    return events[(ts >= start) & (ts < end)].reset_index(drop=True)
+
+
+def clicked_categories(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """The section of every clicked article: what readers are interested in."""
+    clicks = events[events["type"] == "click"]
+    sections = clicks["article_id"].map(catalog.set_index("article_id")["category"])
+    return pd.DataFrame({"category": sections.fillna("unknown").astype(str).to_numpy()})
 
 
 def build_reference(
@@ -71,11 +79,15 @@ def build_reference(
     end = pd.Timestamp(max(dates), tz="UTC") + pd.Timedelta(days=1)
     start = end - pd.Timedelta(hours=hours)
     features = {t: _sample(f, max_rows, seed) for t, f in window_features(store, start, end).items()}
-    impressions = window_impressions(store, dates, start, end)
+    events = window_events(store, dates, start, end)
+    impressions = label_impressions(events)
     served = None
+    interests = None
+    if store.exists("catalog/articles.parquet"):
+        interests = _sample(clicked_categories(events, read_catalog(store).to_pandas()), max_rows, seed)
     if len(impressions) and store.exists("catalog/articles.parquet"):
-        events, _ = load_silver_frame(store, list(dates), ["type", "user_id", "ts"])
-        before = events[(events["type"] == "click") & (pd.to_datetime(events["ts"], utc=True) < start)]
+        history, _ = load_silver_frame(store, list(dates), ["type", "user_id", "ts"])
+        before = history[(history["type"] == "click") & (pd.to_datetime(history["ts"], utc=True) < start)]
         known_before = set(before["user_id"]) & set(known_users) if known_users else set(before["user_id"])
         served = served_stats(impressions, read_catalog(store).to_pandas(), known_users=known_before)
     return Reference(
@@ -83,6 +95,7 @@ def build_reference(
         impressions=_sample(impressions, max_rows, seed)[["clicked"]],
         served=served,
         known_users=set(known_users),
+        clicked_categories=interests,
     )
 
 
@@ -97,6 +110,11 @@ def save_reference(reference: Reference, folder: Path) -> Path:
     if reference.served is not None:
         (folder / "served.json").write_text(json.dumps(reference.served.as_dict()))
     (folder / "users.json").write_text(json.dumps(sorted(reference.known_users)))
+    if reference.clicked_categories is not None:
+        pq.write_table(
+            pa.Table.from_pandas(reference.clicked_categories, preserve_index=False),
+            folder / "clicks.parquet",
+        )
     return folder
 
 
@@ -109,6 +127,8 @@ def load_reference(folder: Path) -> Reference:
         reference.impressions = pq.read_table(folder / "impressions.parquet").to_pandas()
     if (folder / "served.json").exists():
         reference.served = ServedStats(**json.loads((folder / "served.json").read_text()))
+    if (folder / "clicks.parquet").exists():
+        reference.clicked_categories = pq.read_table(folder / "clicks.parquet").to_pandas()
     if (folder / "users.json").exists():
         reference.known_users = set(json.loads((folder / "users.json").read_text()))
     return reference
