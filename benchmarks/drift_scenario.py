@@ -32,15 +32,13 @@ from rich.console import Console
 from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
-from components.lake.silver import build_silver
 from components.models.fit import build_interactions
 from components.monitoring.actions import act_on
 from components.monitoring.check import run_drift_check
 from components.monitoring.reference import champion_reference
 from components.simulator import PreferenceShift, TrafficGenerator, World, WorldConfig
-from components.testing.lake import write_bronze
 from components.testing.services import mlflow_store
-from components.testing.silver_lake import write_feature_sources
+from components.testing.silver_lake import land_day, write_feature_sources
 from components.testing.webhook import WebhookReceiver
 from components.training.pipeline import describe_lineage, train_and_register
 from components.training.train import Candidate, evaluate, load_snapshot, refit
@@ -86,11 +84,8 @@ def scenario(name: str, args: argparse.Namespace, console: Console) -> dict[str,
     retrain_day = 0
     try:
         for day in TrafficGenerator(world).days():
-            values = [json.dumps(event).encode() for event in day.events]
-            write_bronze(store, values, first_offset=offset)
-            offset += len(values)
+            offset = land_day(store, day, offset)
             dt = day.day.isoformat()
-            build_silver(store, dt)
             dates.append(dt)
             write_feature_sources(store, dates)
             if len(dates) == args.days:

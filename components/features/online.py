@@ -58,9 +58,10 @@ class OnlineFeatureReader:
         ]
 
     def _decode(self, raw: bytes | None) -> Any:
-        if not raw:
-            return None
-        value = self._value.FromString(raw)
+        return self._from_value(self._value.FromString(raw)) if raw else None
+
+    @staticmethod
+    def _from_value(value: Any) -> Any:
         kind = value.WhichOneof("val")
         if kind is None or kind == "null_val":
             return None
@@ -80,9 +81,7 @@ class OnlineFeatureReader:
             )
             return [
                 {
-                    name: (
-                        self._decode(values[name].SerializeToString()) if values and name in values else None
-                    )
+                    name: self._from_value(values[name]) if values and name in values else None
                     for name in view.features
                 }
                 for _, values in rows

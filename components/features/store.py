@@ -7,6 +7,7 @@ online store is Redis, or SQLite only when asked for explicitly (RECO_FEATURES__
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import sys
@@ -171,6 +172,7 @@ def training_set(
     return out.sort_values(ROW_ID).drop(columns=[ROW_ID]).reset_index(drop=True)
 
 
+@functools.cache
 def feature_view_versions() -> dict[str, str]:
     """A version per feature view: a hash of what a consumer depends on (entities, fields and
     types, TTL), not of where the source lives, so the same views in any lake match."""

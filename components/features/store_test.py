@@ -72,20 +72,25 @@ def feast_env_any_store(
     yield from _env(reco_settings, simulated, tmp_path, request.param)
 
 
+def _entity_rows(events: pd.DataFrame, kind: str, n: int, seed: int) -> pd.DataFrame:
+    """`n` sampled events of one type as (user_id, article_id, event_timestamp) rows."""
+    sample = events[events["type"] == kind].sample(n, random_state=seed)
+    return pd.DataFrame(
+        {
+            "user_id": sample["user_id"].to_numpy(),
+            "article_id": sample["article_id"].to_numpy(),
+            "event_timestamp": sample["ts"].to_numpy(),
+        }
+    )
+
+
 def test_training_set_keeps_every_row_including_cold_ones(
     feast_env: tuple[Any, FeatureTables, datetime], simulated: tuple[pd.DataFrame, pd.DataFrame]
 ) -> None:
     fs, tables, _ = feast_env
     events, _ = simulated
-    impressions = events[events["type"] == "impression"].sample(2_000, random_state=0)
-    rows = pd.DataFrame(
-        {
-            "user_id": impressions["user_id"].to_numpy(),
-            "article_id": impressions["article_id"].to_numpy(),
-            "event_timestamp": impressions["ts"].to_numpy(),
-            "label": np.arange(len(impressions)) % 2,
-        }
-    )
+    rows = _entity_rows(events, "impression", 2_000, seed=0)
+    rows["label"] = np.arange(len(rows)) % 2
     cold = pd.DataFrame(
         {
             "user_id": ["never-seen-user", rows["user_id"][0], "another-new-one"],
@@ -123,14 +128,7 @@ def test_point_in_time_join_takes_the_latest_row_at_or_before_each_timestamp(
 ) -> None:
     fs, tables, _ = feast_env
     events, _ = simulated
-    sample = events[events["type"] == "click"].sample(150, random_state=3)
-    rows = pd.DataFrame(
-        {
-            "user_id": sample["user_id"].to_numpy(),
-            "article_id": sample["article_id"].to_numpy(),
-            "event_timestamp": sample["ts"].to_numpy(),
-        }
-    )
+    rows = _entity_rows(events, "click", 150, seed=3)
     out = training_set(fs, rows)
     for i, row in out.iterrows():
         expected = _latest_at(

@@ -4,9 +4,7 @@ per cooldown window, and Prometheus gauges of the figures."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +17,7 @@ from redis import Redis
 from components.alerts import send_alert
 from components.config import Settings
 from components.monitoring.check import DriftCheck, yesterday
-
-FLOW = Path(__file__).resolve().parent.parent.parent / "pipelines" / "daily" / "flow.py"
+from components.orchestration.local import daily_flow_command, daily_flow_env
 
 
 @dataclass(frozen=True)
@@ -87,20 +84,12 @@ def _submit_to_argo(settings: Settings, run_date: str) -> RetrainOutcome:
 
 
 def _start_local_run(settings: Settings, run_date: str) -> RetrainOutcome:
-    home = Path(settings.home).absolute()
-    logs = home / "logs"
+    logs = Path(settings.home).absolute() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"retrain-{run_date}.log", "ab")  # noqa: SIM115 (handed to the child process)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "RECO_HOME": str(home),
-        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home),
-        "METAFLOW_USER": os.environ.get("METAFLOW_USER") or "reco",
-    }
     proc = subprocess.Popen(
-        [sys.executable, str(FLOW), "--no-pylint", "run", "--run-date", run_date],
-        env=env,
+        daily_flow_command(run_date),
+        env=daily_flow_env(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,

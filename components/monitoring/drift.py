@@ -11,9 +11,21 @@ from typing import Any
 
 import pandas as pd
 
+from components.features.compute import ARTICLE_FEATURES, USER_FEATURES
+
+CATEGORICAL = {"top_category", "category"}
+# Publication time grows by design: comparing it across windows says nothing.
+UNMONITORED = {"published_at"}
+
+
+def _split(features: list[str]) -> tuple[list[str], list[str]]:
+    kept = [f for f in features if f not in UNMONITORED]
+    return [f for f in kept if f not in CATEGORICAL], [f for f in kept if f in CATEGORICAL]
+
+
 MONITORED: dict[str, tuple[list[str], list[str]]] = {
-    "user_stats": (["clicks_7d", "read_ratio_7d", "avg_session_len_s"], ["top_category"]),
-    "article_stats": (["views_24h", "ctr_24h", "avg_read_time_s"], ["category"]),
+    "user_stats": _split(USER_FEATURES),
+    "article_stats": _split(ARTICLE_FEATURES),
 }
 MIN_ROWS = 30
 

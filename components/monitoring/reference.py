@@ -15,13 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from components.lake.catalog import read_catalog
+from components.lake.catalog import CATALOG_FILE, read_catalog
 from components.lake.silver import load_silver_frame
 from components.lake.store import LakeStore
 from components.monitoring.served import ServedStats, label_impressions, served_stats
+from feature_repo.definitions import ARTICLE_STATS_PATH, USER_STATS_PATH
 
 ARTIFACT_DIR = "reference"
-TABLES = {"user_stats": "features/user_stats.parquet", "article_stats": "features/article_stats.parquet"}
+TABLES = {"user_stats": USER_STATS_PATH, "article_stats": ARTICLE_STATS_PATH}
 EVENT_COLUMNS = ["type", "user_id", "article_id", "ts", "request_id"]
 
 
@@ -50,12 +51,16 @@ def window_features(store: LakeStore, start: pd.Timestamp, end: pd.Timestamp) ->
     return out
 
 
+def _between(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    ts = pd.to_datetime(events["ts"], utc=True)
+    return events[(ts >= start) & (ts < end)].reset_index(drop=True)
+
+
 def window_events(
     store: LakeStore, dates: Sequence[str], start: pd.Timestamp, end: pd.Timestamp
 ) -> pd.DataFrame:
     events, _ = load_silver_frame(store, list(dates), EVENT_COLUMNS)
-    ts = pd.to_datetime(events["ts"], utc=True)
-    return events[(ts >= start) & (ts < end)].reset_index(drop=True)
+    return _between(events, start, end)
 
 
 def clicked_categories(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
@@ -79,17 +84,19 @@ def build_reference(
     end = pd.Timestamp(max(dates), tz="UTC") + pd.Timedelta(days=1)
     start = end - pd.Timedelta(hours=hours)
     features = {t: _sample(f, max_rows, seed) for t, f in window_features(store, start, end).items()}
-    events = window_events(store, dates, start, end)
+    history, _ = load_silver_frame(store, list(dates), EVENT_COLUMNS)
+    events = _between(history, start, end)
     impressions = label_impressions(events)
     served = None
     interests = None
-    if store.exists("catalog/articles.parquet"):
-        interests = _sample(clicked_categories(events, read_catalog(store).to_pandas()), max_rows, seed)
-    if len(impressions) and store.exists("catalog/articles.parquet"):
-        history, _ = load_silver_frame(store, list(dates), ["type", "user_id", "ts"])
-        before = history[(history["type"] == "click") & (pd.to_datetime(history["ts"], utc=True) < start)]
-        known_before = set(before["user_id"]) & set(known_users) if known_users else set(before["user_id"])
-        served = served_stats(impressions, read_catalog(store).to_pandas(), known_users=known_before)
+    if store.exists(CATALOG_FILE):
+        catalog = read_catalog(store).to_pandas()
+        interests = _sample(clicked_categories(events, catalog), max_rows, seed)
+        if len(impressions):
+            before = history[pd.to_datetime(history["ts"], utc=True) < start]
+            clicked_before = set(before.loc[before["type"] == "click", "user_id"])
+            known_before = clicked_before & set(known_users) if known_users else clicked_before
+            served = served_stats(impressions, catalog, known_users=known_before)
     return Reference(
         features=features,
         impressions=_sample(impressions, max_rows, seed)[["clicked"]],

@@ -10,23 +10,27 @@ from components.features.store import write_sources
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog, write_catalog
 from components.lake.silver import build_silver, load_silver_frame
-from components.simulator import TrafficGenerator, World, WorldConfig
+from components.simulator import DayTraffic, TrafficGenerator, World, WorldConfig
 from components.testing.lake import write_bronze
+
+
+def land_day(store: LakeStore, traffic: DayTraffic, first_offset: int) -> int:
+    """Land one simulated day as bronze (Kafka offsets from `first_offset`) and build its
+    silver partition; returns the next free offset."""
+    values = [json.dumps(event).encode() for event in traffic.events]
+    write_bronze(store, values, first_offset=first_offset)
+    build_silver(store, traffic.day.isoformat())
+    return first_offset + len(values)
 
 
 def build_simulated_lake(store: LakeStore, config: WorldConfig) -> list[str]:
     """Simulate `config`, land it as bronze, build silver for each day; returns the dates."""
     world = World.build(config)
-    offset = 0
-    dates = []
-    for day in TrafficGenerator(world).days():
-        values = [json.dumps(event).encode() for event in day.events]
-        write_bronze(store, values, first_offset=offset)
-        offset += len(values)
-        dates.append(day.day.isoformat())
     write_catalog(store, world.catalogue.records())
-    for dt in dates:
-        build_silver(store, dt)
+    offset, dates = 0, []
+    for day in TrafficGenerator(world).days():
+        offset = land_day(store, day, offset)
+        dates.append(day.day.isoformat())
     return dates
 
 

@@ -85,7 +85,7 @@ def lineage_for(
         lake_uri=store.uri(""),
         git_commit=commit if commit is not None else git_commit(),
         flow_run_id=flow_run_id,
-        feature_views=feature_view_versions(),
+        feature_views=dict(feature_view_versions()),
         train_cutoff=result.cutoff,
         kind=result.candidate.kind,
         params=result.candidate.params,
@@ -93,8 +93,9 @@ def lineage_for(
     )
 
 
-def sweep_parent(flow_run_id: str) -> str:
-    return start_parent_run("sweep", tags={"reco.flow_run_id": flow_run_id, "reco.git_commit": git_commit()})
+def sweep_parent(flow_run_id: str, *, commit: str | None = None) -> str:
+    commit = commit if commit is not None else git_commit()
+    return start_parent_run("sweep", tags={"reco.flow_run_id": flow_run_id, "reco.git_commit": commit})
 
 
 def log_sweep_member(parent_run_id: str, result: Evaluated, lineage: Lineage) -> str:
@@ -147,7 +148,7 @@ def train_and_register(
     configure(settings.mlflow)
     snapshot = load_snapshot(store, dates)
     commit = git_commit()
-    parent_id = sweep_parent(flow_run_id)
+    parent_id = sweep_parent(flow_run_id, commit=commit)
     evaluated = []
     for candidate in candidates:
         result = evaluate_candidate(snapshot, candidate, seed=seed)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from components.config import Settings, load_settings
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
 from components.lake.silver import read_manifest, read_silver
+from components.orchestration.local import daily_flow_command, daily_flow_env
 from components.runtime import (
     ServiceProcess,
     TansuBroker,
@@ -115,7 +115,6 @@ async def _ingest(
         collector.stop()
 
 
-FLOW = Path(__file__).resolve().parent.parent / "daily" / "flow.py"
 STEP_STARTED = re.compile(r"/(\w+)/\d+ \(pid \d+\)\] Task is starting")
 
 
@@ -124,26 +123,8 @@ def _run_daily_flow(
 ) -> tuple[bool, Path]:
     """Run the daily flow over `dates` as Metaflow runs it (one process per step), showing the
     step it is in; returns (succeeded, log file)."""
-    home = Path(settings.home).absolute()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "RECO_HOME": str(home),
-        "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(home),
-        "METAFLOW_USER": os.environ.get("METAFLOW_USER") or os.environ.get("USER") or "reco",
-        "USER": os.environ.get("USER") or "reco",
-        "OPENBLAS_NUM_THREADS": "1",
-    }
-    command = [
-        sys.executable,
-        str(FLOW),
-        "--no-pylint",
-        "run",
-        "--start-date",
-        dates[0],
-        "--run-date",
-        dates[-1],
-    ]
+    env = daily_flow_env(settings)
+    command = daily_flow_command(dates[-1], start_date=dates[0])
     task = progress.add_task("daily flow: starting", total=None)
     log_path = logs / "daily-flow.log"
     with (
