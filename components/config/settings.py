@@ -117,6 +117,43 @@ class RolloutSettings(_Section):
     canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
 
 
+class ServingSettings(_Section):
+    """The recommend service (services/recommender)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65_535)
+    # Request bounds: larger asks are refused with 422, never truncated silently.
+    max_k: int = Field(default=100, ge=1, le=1_000)
+    max_exclude: int = Field(default=500, ge=0, le=10_000)
+    max_body_bytes: int = Field(default=65_536, ge=1_024)
+    # Bearer token of the admin endpoints (reload, canary share, rollback); unset: they answer 403.
+    admin_token: SecretStr | None = None
+    # The last good models are kept here so the service starts while the registry is down;
+    # None: <home>/serving/models.
+    model_cache_dir: str | None = None
+    # How often the registry aliases and the rollout share are polled (hot reload).
+    poll_interval_s: float = Field(default=30.0, gt=0)
+    # Item-side features (views, CTR, publication) and the catalogue (expiry) are refreshed
+    # in the background this often; requests read them from memory.
+    item_refresh_s: float = Field(default=30.0, gt=0)
+    catalogue_refresh_s: float = Field(default=60.0, gt=0)
+    # Per-request Redis reads (user features, recent reads) give up after this; after a
+    # failure Redis is skipped for `redis_retry_s` (the service answers degraded meanwhile).
+    redis_timeout_ms: float = Field(default=50.0, gt=0)
+    redis_retry_s: float = Field(default=1.0, gt=0)
+    # How many of a user's most recent reads are excluded.
+    recent_reads: int = Field(default=200, ge=0, le=10_000)
+    # Cold start: (views_24h + prior) * 0.5 ** (age_h / half_life_h).
+    popular_prior_views: float = Field(default=10.0, ge=0.0)
+    popular_half_life_h: float = Field(default=24.0, gt=0.0)
+    # Impressions wait in a bounded buffer for the background producer; beyond it they are
+    # dropped and counted (the response never waits for Kafka).
+    impression_buffer: int = Field(default=100_000, ge=1)
+    impression_flush_ms: float = Field(default=100.0, gt=0)
+    # Shadow mode: the share of requests also scored by the `challenger` (never served).
+    shadow_share: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
 class MonitoringSettings(_Section):
     # Features have drifted when more than this share of the monitored columns drifted.
     drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
@@ -164,6 +201,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
             "lake": {"root": "s3://reco-lake"},
             "mlflow": {"tracking_uri": "http://mlflow:5000"},
             "collector": {"host": "0.0.0.0"},
+            "serving": {"host": "0.0.0.0"},
             "ingestor": {"metrics_port": 9102},
             "features": {"registry": "postgresql+psycopg://reco@postgres:5432/reco"},
         }
@@ -204,6 +242,7 @@ class Settings(BaseSettings):
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @model_validator(mode="before")
     @classmethod

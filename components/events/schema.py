@@ -42,6 +42,19 @@ Identifier = Annotated[StrictStr, Field(pattern=r"^[!-~]{1,128}$")]
 ContextValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
 
 
+def check_context(value: dict[str, Any], max_keys: int) -> dict[str, Any]:
+    """A small context dict: at most `max_keys` keys of 1-64 characters, strings of at most
+    256; raises ValueError saying which rule failed (pydantic reports it under the field)."""
+    if len(value) > max_keys:
+        raise ValueError(f"at most {max_keys} keys (got {len(value)})")
+    for key, item in value.items():
+        if not 1 <= len(key) <= CONTEXT_MAX_KEY_LEN:
+            raise ValueError(f"key {key[:80]!r} must be 1-{CONTEXT_MAX_KEY_LEN} characters")
+        if isinstance(item, str) and len(item) > CONTEXT_MAX_STR_LEN:
+            raise ValueError(f"value of {key!r} is longer than {CONTEXT_MAX_STR_LEN} characters")
+    return value
+
+
 class EventType(StrEnum):
     IMPRESSION = "impression"
     VIEW = "view"
@@ -95,14 +108,7 @@ class Event(BaseModel):
     @field_validator("context")
     @classmethod
     def _context_is_small(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(value) > CONTEXT_MAX_KEYS:
-            raise ValueError(f"at most {CONTEXT_MAX_KEYS} keys (got {len(value)})")
-        for key, item in value.items():
-            if not 1 <= len(key) <= CONTEXT_MAX_KEY_LEN:
-                raise ValueError(f"key {key[:80]!r} must be 1-{CONTEXT_MAX_KEY_LEN} characters")
-            if isinstance(item, str) and len(item) > CONTEXT_MAX_STR_LEN:
-                raise ValueError(f"value of {key!r} is longer than {CONTEXT_MAX_STR_LEN} characters")
-        return value
+        return check_context(value, CONTEXT_MAX_KEYS)
 
     @model_validator(mode="after")
     def _type_specific_fields(self) -> Event:

@@ -58,3 +58,12 @@ def read_catalog(store: LakeStore) -> pa.Table:
     if not store.exists(CATALOG_FILE):
         raise FileNotFoundError(f"no article catalogue at {store.uri(CATALOG_FILE)}")
     return pq.read_table(io.BytesIO(store.read_bytes(CATALOG_FILE)), schema=CATALOG_SCHEMA)
+
+
+def catalog_version(store: LakeStore) -> str | None:
+    """The content hash of the current catalogue (from its manifest; None without one): a
+    cheap way for readers to skip re-reading an unchanged catalogue."""
+    if not store.exists(CATALOG_MANIFEST):
+        return None
+    version: str = json.loads(store.read_bytes(CATALOG_MANIFEST))["content_hash"]
+    return version

@@ -79,7 +79,8 @@ class Recommender(ABC):
 
         A training user is scored from the model; an unknown user with `recent` reads is folded
         in from them; otherwise `UnknownUserError`. Items the user saw in training, `recent` and
-        `exclude` are never returned; `allowed` (bool per item) restricts the candidates.
+        `exclude` are never returned; `allowed` (a bool per item, or the allowed item rows in
+        ascending order) restricts the candidates.
         """
         recent_rows = self.item_rows(recent)
         row = self.user_index.get(user_id)
@@ -128,11 +129,25 @@ class Recommender(ABC):
         scores = scores.astype(np.float32, copy=True)
         if len(banned):
             scores[banned.astype(np.int64)] = -np.inf
+        candidates = None
         if allowed is not None:
-            scores[~allowed] = -np.inf
-        top = _top_k_rows(scores[None, :], min(k, self.n_items))[0]
+            # Rank only the allowed items: a partition over a few thousand live articles
+            # instead of the whole item set.
+            candidates = np.flatnonzero(allowed) if allowed.dtype == np.bool_ else allowed
+            scores = scores[candidates]
+        top = _top_k(scores, min(k, len(scores)))
         top = top[np.isfinite(scores[top])]
-        return [str(a) for a in self.item_ids[top]], scores[top]
+        rows = candidates[top] if candidates is not None else top
+        return [str(a) for a in self.item_ids[rows]], scores[top]
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """`_top_k_rows` for one row, without the 2-D indexing overhead (the serving path)."""
+    if k >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    part.sort()
+    return part[np.argsort(-scores[part], kind="stable")]
 
 
 def _top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:

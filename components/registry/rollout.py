@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from components.config.settings import RedisSettings
 
@@ -40,7 +41,17 @@ def write_rollout(settings: RedisSettings, canary_version: str | None, share: fl
 
 def read_rollout(settings: RedisSettings) -> Rollout:
     with Redis.from_url(settings.url, socket_connect_timeout=5) as client:
-        raw = {k.decode(): v.decode() for k, v in client.hgetall(_key(settings)).items()}
+        return parse_rollout(client.hgetall(_key(settings)))
+
+
+async def read_rollout_async(client: AsyncRedis, settings: RedisSettings) -> Rollout:
+    """The same, on the caller's asyncio client (the recommend service polls it)."""
+    raw = await client.hgetall(_key(settings))  # type: ignore[misc]  # redis-py types sync and async alike
+    return parse_rollout(raw)
+
+
+def parse_rollout(hash_fields: dict[bytes, bytes]) -> Rollout:
+    raw = {k.decode(): v.decode() for k, v in hash_fields.items()}
     return Rollout(
         canary_version=raw.get("canary_version") or None,
         canary_share=float(raw.get("canary_share") or 0.0),

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from components.config import KafkaSettings
 from components.events import DeadLetter, Event, encode_dead_letter, encode_event, event_key
@@ -40,6 +41,7 @@ class EventProducer:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._topics_checked = False
+        self._partitioner = DefaultPartitioner()
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -79,26 +81,72 @@ class EventProducer:
 
     async def send_raw(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
         """Send (key, value) pairs and wait for every acknowledgement."""
-        if not messages:
+
+        async def send(producer: AIOKafkaProducer, futures: list[asyncio.Future[Any]]) -> None:
+            for key, value in messages:
+                futures.append(await producer.send(topic, value, key=key))
+
+        await self._deliver(topic, len(messages), send)
+
+    async def send_batched(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Like `send_raw` for many small keyed messages: partitioned by key exactly as
+        `send` would (Kafka's murmur2), but appended to one record batch per partition, which
+        costs a fraction of a `send` call per message (the recommend service's impressions)."""
+
+        async def send(producer: AIOKafkaProducer, futures: list[asyncio.Future[Any]]) -> None:
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+            chosen: dict[bytes, int] = {}
+            for key, value in messages:
+                partition = chosen.get(key)
+                if partition is None:
+                    partition = chosen[key] = self._partitioner(key, partitions, partitions)
+                by_partition.setdefault(partition, []).append((key, value))
+            for partition, records in by_partition.items():
+                batch = producer.create_batch()
+                for key, value in records:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        batch.close()
+                        futures.append(await producer.send_batch(batch, topic, partition=partition))
+                        batch = producer.create_batch()
+                        if batch.append(key=key, value=value, timestamp=None) is None:
+                            raise ValueError(f"a {len(value)}-byte message does not fit in a batch")
+                batch.close()
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+
+        await self._deliver(topic, len(messages), send)
+
+    async def _deliver(
+        self,
+        topic: str,
+        count: int,
+        send: Callable[[AIOKafkaProducer, list[asyncio.Future[Any]]], Awaitable[None]],
+    ) -> None:
+        """Connect if needed, (re)check the topics once per connection episode, `send`, then
+        wait for every acknowledgement; any broker trouble is BrokerUnavailableError."""
+        if not count:
             return
         if self._producer is None:
             await self.start()
         producer = self._producer
         assert producer is not None
+        futures: list[asyncio.Future[Any]] = []
 
         async def deliver() -> None:
             if not self._topics_checked and self.ensure:
                 await ensure_topics(self.settings, self.ensure)
                 self._topics_checked = True
-            futures = [await producer.send(topic, value, key=key) for key, value in messages]
+            await send(producer, futures)
             await asyncio.gather(*futures)
 
         try:
             await asyncio.wait_for(deliver(), timeout=self.timeout_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             self._topics_checked = False
+            for future in futures:  # batches still in flight fail later: nobody waits for them
+                future.add_done_callback(_retrieve)
             raise BrokerUnavailableError(
-                f"Kafka did not acknowledge {len(messages)} message(s) on {topic}: {exc!r}"
+                f"Kafka did not acknowledge {count} message(s) on {topic}: {exc!r}"
             ) from exc
 
     async def send_events(self, events: Iterable[Event], topic: str | None = None) -> None:
@@ -120,6 +168,11 @@ class EventProducer:
         except (KafkaError, OSError, TimeoutError):
             return False
         return True
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: the caller already reported the failure
 
 
 def new_consumer(settings: KafkaSettings, group_id: str, *topics: str, **overrides: Any) -> AIOKafkaConsumer:

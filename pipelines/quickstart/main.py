@@ -10,8 +10,10 @@
 5. runs the daily Metaflow flow (pipelines/daily/flow.py) over the simulated days: silver
    (contract, dedup, Great Expectations), validation, features (Feast apply, materialize into
    Redis), a training sweep tracked in MLflow, registration and the quality gate, canary;
-6. prints a summary table and, last, a JSON line; exit code 1 if anything was lost or the
-   flow failed.
+6. starts the recommend service (services/recommender) on the registered champion and asks
+   it for a reader the model knows and for a newcomer (cold start);
+7. prints a summary table and, last, a JSON line; exit code 1 if anything was lost, the flow
+   failed or the service did not answer.
 
 State lives under RECO_HOME (default `.reco`): the lake, the MLflow store, the Feast
 registry, Metaflow's datastore, service logs.
@@ -30,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -43,6 +46,7 @@ from components.runtime import (
     ServiceProcess,
     TansuBroker,
     committed_total,
+    free_port,
     is_listening,
     post_events,
     wait_ready,
@@ -113,6 +117,45 @@ async def _ingest(
     finally:
         ingestor.stop()
         collector.stop()
+
+
+async def _ask_recommender(
+    settings: Settings, known_user: str, logs: Path, progress: Progress
+) -> dict[str, Any]:
+    """Start the recommend service on the champion, ask for `known_user` and for a newcomer;
+    returns what it answered (the first items, variant, model version, latency)."""
+    port = settings.serving.port
+    if is_listening(port, settings.serving.host, timeout_s=0.2):
+        port = free_port()  # something else holds the default port: use a free one
+    env = {
+        **_service_env(settings),
+        "RECO_SERVING__HOST": settings.serving.host,
+        "RECO_SERVING__PORT": str(port),
+    }
+    task = progress.add_task("recommend service: starting", total=None)
+    service = ServiceProcess("services.recommender.main", env, logs / "recommender.log").start()
+    try:
+        url = f"http://{settings.serving.host}:{port}"
+        await wait_ready(f"{url}/readyz", timeout_s=120)
+        answers: dict[str, Any] = {}
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for label, user in (("known_reader", known_user), ("newcomer", "quickstart-newcomer")):
+                response = await client.post("/recommend", json={"user_id": user, "k": 5})
+                response.raise_for_status()
+                body = response.json()
+                answers[label] = {
+                    "user_id": user,
+                    "variant": body["variant"],
+                    "model_version": body["model_version"],
+                    "items": [f"{i['article_id']} ({i['reason']})" for i in body["items"]],
+                    "latency_ms": body["latency_ms"],
+                }
+        progress.update(task, description="recommend service: answered", total=1, completed=1)
+        return answers
+    except Exception as exc:
+        raise RuntimeError(f"the recommend service failed ({exc!r}):\n{service.log_tail()}") from exc
+    finally:
+        service.stop()
 
 
 STEP_STARTED = re.compile(r"/(\w+)/\d+ \(pid \d+\)\] Task is starting")
@@ -187,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             touched = sorted({e["ts"][:10] for e in events})
             write_catalog(store, world.catalogue.records())
             flow_ok, flow_log = _run_daily_flow(settings, touched, logs, progress)
+            served: dict[str, Any] = {}
+            if flow_ok:
+                reader = next(e["user_id"] for e in reversed(events) if e["type"] == "click")
+                served = asyncio.run(_ask_recommender(settings, reader, logs, progress))
     finally:
         if broker:
             broker.stop()
@@ -223,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         f"model: version [bold]{daily['model_version']}[/bold] ({daily['best']}), NDCG@10 {daily['ndcg_at_10']}, "
         f"gate [bold]{daily['gate']}[/bold]: {daily['gate_reason']}"
     )
+    for label, answer in served.items():
+        console.print(
+            f"recommend ({label.replace('_', ' ')} {answer['user_id']}): {answer['variant']} "
+            f"v{answer['model_version']} in {answer['latency_ms']} ms: {', '.join(answer['items'])}"
+        )
     console.print(
         f"lake: [cyan]{store.uri('silver/events')}[/cyan]; reports: {store.uri('reports')}; logs: {logs}\n"
         f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
@@ -244,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "ndcg_at_10": daily["ndcg_at_10"],
         "gate": {"decision": daily["gate"], "reason": daily["gate_reason"]},
         "flow_run": daily["flow_run"],
+        "recommend": served,
         "dates": [r["dt"] for r in results],
         "lake": store.uri("silver/events"),
         "seconds": round(time.perf_counter() - started, 2),

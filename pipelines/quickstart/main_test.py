@@ -22,6 +22,7 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     # its own broker and collector ports: the job starts the embedded broker itself
     monkeypatch.setenv("RECO_KAFKA__BOOTSTRAP_SERVERS", f"127.0.0.1:{free_port()}")
     monkeypatch.setenv("RECO_COLLECTOR__PORT", str(free_port()))
+    monkeypatch.setenv("RECO_SERVING__PORT", str(free_port()))
     monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
     monkeypatch.setenv("RECO_REDIS__KEY_PREFIX", redis_ns.prefix)
     monkeypatch.setenv("RECO_FEATURES__PROJECT", project)
@@ -41,3 +42,10 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     assert 0.0 < result["ndcg_at_10"] <= 1.0
     assert result["flow_run"].startswith("DailyFlow/")
     assert (tmp_path / "mlflow.db").exists()
+    # The recommend service answered from that champion, and a newcomer got the cold-start list.
+    served = result["recommend"]
+    assert served["known_reader"]["model_version"] == "1"
+    assert served["known_reader"]["variant"] == "champion"
+    assert len(served["known_reader"]["items"]) == 5
+    assert len(served["newcomer"]["items"]) == 5
+    assert all(item.endswith("(popular)") for item in served["newcomer"]["items"])

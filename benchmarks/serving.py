@@ -1,0 +1,247 @@
+"""The recommend service against the seed's design: `./pants run benchmarks/serving.py`.
+
+Builds a served world (simulated lake, features materialized into Redis, an ALS champion in a
+SQLite MLflow registry), then, one after the other with the same worker count:
+- reco: services/recommender on Hypercorn (uvloop), impressions going to a tansu broker;
+- reference: benchmarks/reference_service.py (FastAPI, sync Feast, pyfunc predict) on uvicorn.
+Each gets a warm-up, a closed loop at concurrency 32 (maximum rate) and an open loop at a
+fixed 500 req/s (latency), from benchmarks/loadgen.py in its own process. The request mix is
+the same for both: 80 % readers the model knows, 20 % newcomers, 0-3 excluded articles.
+
+Last line, one JSON object: max_rps, p50_ms, p99_ms (at 500 req/s), errors, ref_max_rps,
+ref_p50_ms, ref_p99_ms, ref_errors, speedup (max_rps / ref_max_rps), workers, plus details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
+from rich.console import Console
+
+from components.config import Settings, load_settings
+from components.features.store import feature_store
+from components.runtime.processes import wait_ready
+from components.runtime.tansu import TansuBroker, free_port
+from components.simulator import WorldConfig
+from components.streaming import ensure_topics
+from components.testing.services import mlflow_store
+from components.testing.serving_world import ServedWorld, build_served_world, settings_env
+from components.training.train import Candidate
+
+HERE = Path(__file__).resolve().parent
+CHAMPION = Candidate("als", {"factors": 64, "iterations": 15, "regularization": 0.05})
+
+
+def request_bodies(world: ServedWorld, n: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(n):
+        user = rng.choice(world.known_users) if rng.random() < 0.8 else f"newcomer-{seed}-{i}"
+        exclude = rng.sample(world.catalogue_ids, rng.randint(0, 3))
+        bodies.append(orjson.dumps({"user_id": user, "k": 10, "exclude": exclude}))
+    return bodies
+
+
+def gc_pauses(metrics_text: str) -> dict[str, dict[str, float]]:
+    """Garbage-collector pauses of the service by generation: count and total seconds."""
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "reco_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            gen = sample.labels.get("generation", "")
+            if sample.name.endswith("_count"):
+                out.setdefault(gen, {})["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                out.setdefault(gen, {})["seconds"] = round(sample.value, 4)
+    return out
+
+
+def load(url: str, bodies: Path, mode: str, seconds: float, **kw: Any) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.loadgen", "--url", url, "--bodies", str(bodies), "--mode", mode]
+    cmd += ["--seconds", str(seconds)] + [f"--{k}={v}" for k, v in kw.items()]
+    out = subprocess.run(
+        cmd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(name: str, url: str, bodies: Path, args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    load(url, bodies, "closed", args.warmup, concurrency=8)
+    closed = load(url, bodies, "closed", args.seconds, concurrency=32)
+    console.log(f"{name}: closed loop {closed}")
+    opened = load(url, bodies, "open", args.seconds, rate=args.rate)
+    console.log(f"{name}: open loop at {args.rate:.0f}/s {opened}")
+    return {"closed": closed, "open": opened}
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            cmd,
+            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join(sys.path)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+def build(
+    args: argparse.Namespace, home: Path, broker: TansuBroker, console: Console
+) -> tuple[Settings, ServedWorld]:
+    store = mlflow_store(home / "mlflow")
+    settings = load_settings(
+        home=str(home),
+        kafka={
+            "bootstrap_servers": broker.bootstrap_servers,
+            "events_topic": f"events.v1.bench{uuid.uuid4().hex[:6]}",
+        },
+        redis={"url": args.redis_url, "key_prefix": f"reco-bench-{uuid.uuid4().hex[:8]}:"},
+        lake={"root": str(home / "lake")},
+        mlflow={"tracking_uri": store.tracking_uri, "artifact_root": str(store.artifact_root)},
+        features={
+            "registry": str(home / "feast" / "registry.db"),
+            "project": f"reco_bench_{uuid.uuid4().hex[:8]}",
+        },
+        serving={"port": free_port()},
+    )
+    asyncio.run(ensure_topics(settings.kafka, [settings.kafka.events_topic], partitions=3))
+    started = time.perf_counter()
+    config = WorldConfig(
+        seed=args.seed, days=args.days, users=args.users, articles_per_day=args.articles_per_day
+    )
+    world = build_served_world(settings, config, [CHAMPION])
+    console.log(f"served world {world.describe()} in {time.perf_counter() - started:.0f} s")
+    return settings, world
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of both servers")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured phase")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop request rate")
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--users", type=int, default=8_000)
+    parser.add_argument("--articles-per-day", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary home")
+    args = parser.parse_args(argv)
+    console = Console(stderr=True)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    home = Path(tempfile.mkdtemp(prefix="reco-serving-bench-"))
+    if args.keep:
+        console.log(f"keeping {home} (and its rows in Redis) afterwards")
+    broker = TansuBroker(log_dir=home).start()
+    procs: list[subprocess.Popen[bytes]] = []
+    settings = None
+    try:
+        settings, world = build(args, home, broker, console)
+        bodies = home / "bodies.jsonl"
+        bodies.write_bytes(b"\n".join(request_bodies(world, 5_000, args.seed)))
+        env = settings_env(settings)
+        (home / "env.json").write_text(json.dumps(env))
+
+        reco = start(
+            [sys.executable, "-m", "services.recommender.main", "--workers", str(args.workers)],
+            env,
+            home / "reco.log",
+        )
+        procs.append(reco)
+        base = f"http://127.0.0.1:{settings.serving.port}"
+        asyncio.run(wait_ready(f"{base}/readyz", timeout_s=120))
+        ours = measure("reco", f"{base}/recommend", bodies, args, console)
+        ready = httpx.get(f"{base}/readyz", timeout=10).json()
+        pauses = gc_pauses(httpx.get(f"{base}/metrics", timeout=10).text)
+        stop(reco)
+
+        ref_port = free_port()
+        ref = start(
+            [sys.executable, "-m", "uvicorn", "benchmarks.reference_service:app", "--host", "127.0.0.1",
+             "--port", str(ref_port), "--workers", str(args.workers), "--no-access-log"],
+            env,
+            home / "reference.log",
+        )  # fmt: skip
+        procs.append(ref)
+        ref_base = f"http://127.0.0.1:{ref_port}"
+        asyncio.run(wait_ready(f"{ref_base}/healthz", timeout_s=120))
+        theirs = measure("reference", f"{ref_base}/recommend", bodies, args, console)
+        stop(ref)
+
+        result = {
+            "max_rps": ours["closed"]["rps"],
+            "p50_ms": ours["open"]["p50_ms"],
+            "p99_ms": ours["open"]["p99_ms"],
+            "errors": ours["closed"]["errors"] + ours["open"]["errors"],
+            "ref_max_rps": theirs["closed"]["rps"],
+            "ref_p50_ms": theirs["open"]["p50_ms"],
+            "ref_p99_ms": theirs["open"]["p99_ms"],
+            "ref_errors": theirs["closed"]["errors"] + theirs["open"]["errors"],
+            "speedup": round(ours["closed"]["rps"] / max(theirs["closed"]["rps"], 1e-9), 2),
+            "workers": args.workers,
+            "rate": args.rate,
+            "impressions": ready.get("impressions"),
+            "gc_pauses": pauses,
+            "world": world.describe(),
+            "reco": ours,
+            "reference": theirs,
+        }
+        print(json.dumps(result))
+        return 0
+    finally:
+        for proc in procs:
+            stop(proc)
+        broker.stop()
+        if not args.keep:
+            if settings is not None:
+                _cleanup(settings)
+            subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def _cleanup(settings: Settings) -> None:
+    """Drop the benchmark's rows from the shared Redis (Feast project and reco keys)."""
+    try:
+        feature_store(settings).teardown()
+        with Redis.from_url(settings.redis.url) as client:
+            keys = list(client.scan_iter(match=f"{settings.redis.key_prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+    except Exception as exc:  # never hide the result behind a clean-up failure
+        print(f"clean-up failed: {exc!r}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The live catalogue as the recommend service sees it: every article with its publication,
+expiry, section and short-window popularity, as parallel numpy arrays.
+
+Built from the lake's catalogue table (the CMS export: expiry lives there) and refreshed with
+the item-side online features (views and CTR over 24 h). Requests only read it: a refresh
+builds a new object and swaps the reference, so a request never sees half an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+NEVER = np.inf
+
+
+@dataclass(frozen=True)
+class PopularityRule:
+    """Cold-start order: (views_24h + prior_views) * 0.5 ** (age_h / half_life_h).
+
+    The prior lets a fresh article with no views yet compete with yesterday's hits; the decay
+    sinks old ones whatever their traffic."""
+
+    prior_views: float = 10.0
+    half_life_h: float = 24.0
+
+    def scores(self, views: np.ndarray, age_s: np.ndarray) -> np.ndarray:
+        age_h = np.maximum(age_s, 0.0) / 3600.0
+        return (views + self.prior_views) * np.power(0.5, age_h / self.half_life_h)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    article_ids: np.ndarray  # object (str)
+    published_s: np.ndarray  # epoch seconds
+    expires_s: np.ndarray  # epoch seconds, inf when the article never expires
+    category: np.ndarray  # object (str)
+    views_24h: np.ndarray  # float64, 0 without features
+    ctr_24h: np.ndarray  # float64, NaN without features
+    index: dict[str, int] = field(repr=False)
+    # Articles by cold-start score at `ranked_at`, best first (recomputed on every refresh).
+    popular_order: np.ndarray = field(repr=False)
+    popular_scores: np.ndarray = field(repr=False)
+    ranked_at: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.article_ids)
+
+    @classmethod
+    def empty(cls) -> Catalogue:
+        return cls.from_columns([], [], [], [], now_s=0.0)
+
+    @classmethod
+    def from_columns(
+        cls,
+        article_ids: Iterable[str],
+        published_s: Iterable[float],
+        expires_s: Iterable[float | None],
+        category: Iterable[str],
+        *,
+        now_s: float,
+        rule: PopularityRule | None = None,
+    ) -> Catalogue:
+        ids = np.asarray(list(article_ids), dtype=object)
+        expires = np.asarray([NEVER if e is None else e for e in expires_s], dtype=np.float64)
+        empty = np.zeros(len(ids), dtype=np.float64)
+        base = cls(
+            article_ids=ids,
+            published_s=np.asarray(list(published_s), dtype=np.float64),
+            expires_s=expires,
+            category=np.asarray(list(category), dtype=object),
+            views_24h=empty,
+            ctr_24h=np.full(len(ids), np.nan),
+            index={str(a): i for i, a in enumerate(ids)},
+            popular_order=np.arange(0, dtype=np.int64),
+            popular_scores=empty[:0],
+        )
+        return base.reranked(now_s, rule or PopularityRule())
+
+    @classmethod
+    def from_table(cls, table: pa.Table, *, now_s: float, rule: PopularityRule | None = None) -> Catalogue:
+        """From the lake's catalogue table (components/lake/catalog.py)."""
+
+        def seconds(column: str) -> list[float | None]:
+            values = table.column(column).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+            return [None if v is None else v / 1e6 for v in values]
+
+        return cls.from_columns(
+            table.column("article_id").to_pylist(),
+            [s if s is not None else 0.0 for s in seconds("published_at")],
+            seconds("expires_at"),
+            table.column("category").to_pylist(),
+            now_s=now_s,
+            rule=rule,
+        )
+
+    def with_item_features(
+        self, features: Mapping[str, Mapping[str, Any]], *, now_s: float, rule: PopularityRule | None = None
+    ) -> Catalogue:
+        """A copy with views/CTR from online feature rows (article_id -> {views_24h, ctr_24h});
+        articles without a row keep no views."""
+        views = np.zeros(len(self), dtype=np.float64)
+        ctr = np.full(len(self), np.nan)
+        for article, row in features.items():
+            i = self.index.get(article)
+            if i is None or not row:
+                continue
+            views[i] = float(row.get("views_24h") or 0)
+            value = row.get("ctr_24h")
+            ctr[i] = np.nan if value is None else float(value)
+        return replace(self, views_24h=views, ctr_24h=ctr).reranked(now_s, rule or PopularityRule())
+
+    def reranked(self, now_s: float, rule: PopularityRule) -> Catalogue:
+        scores = rule.scores(self.views_24h, now_s - self.published_s)
+        # Only what is live now is ranked; requests re-check liveness at their own time.
+        live = np.flatnonzero(self.live(now_s))
+        order = live[np.argsort(-scores[live], kind="stable")]
+        return replace(self, popular_order=order, popular_scores=scores[order], ranked_at=now_s)
+
+    def live(self, now_s: float) -> np.ndarray:
+        """Published and not expired at `now_s` (bool per article)."""
+        result: np.ndarray = (self.published_s <= now_s) & (self.expires_s > now_s)
+        return result
+
+    def is_live(self, i: int, now_s: float) -> bool:
+        return bool(self.published_s[i] <= now_s < self.expires_s[i])
+
+    def popular(self, k: int, now_s: float, banned: set[str]) -> tuple[list[str], list[float]]:
+        """The top-k cold-start articles live at `now_s`, skipping `banned` ids."""
+        ids: list[str] = []
+        scores: list[float] = []
+        for position, i in enumerate(self.popular_order):
+            if len(ids) == k:
+                break
+            article = self.article_ids[i]
+            if article in banned or not self.is_live(int(i), now_s):
+                continue
+            ids.append(article)
+            scores.append(float(self.popular_scores[position]))
+        return ids, scores
+
+    def rows_for(self, article_ids: np.ndarray) -> np.ndarray:
+        """Catalogue row of each id (-1 for ids the catalogue does not know)."""
+        return np.fromiter(
+            (self.index.get(a, -1) for a in article_ids), dtype=np.int64, count=len(article_ids)
+        )

@@ -1,0 +1,168 @@
+"""Impression events from the recommend service to Kafka, off the request path.
+
+A response appends its impressions (one `events.v1` impression per served item) to a bounded
+in-memory buffer and returns; a background task sends the buffer in batches. While Kafka is
+down the buffer holds what it can and later impressions are dropped and counted (the response
+never waits for the broker); when the broker is back the backlog drains first, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from components.events import EventType
+from components.streaming import BrokerUnavailableError, EventProducer
+
+log = logging.getLogger("reco.serving.impressions")
+
+MAX_SEND = 10_000  # records per send: bounds one flush's time and memory
+
+
+def impression_records(
+    *,
+    user_id: str,
+    article_ids: Sequence[str],
+    request_id: str,
+    model_version: str,
+    propensities: Sequence[float],
+    context: Mapping[str, Any],
+    ts: datetime | None = None,
+) -> list[tuple[bytes, bytes]]:
+    """(key, value) Kafka records of one response's impressions, positions from 0.
+
+    The fields all impressions of a response share are serialised once and each event only
+    adds its own (event_id, article_id, position, propensity): ten `events.v1` documents cost
+    a few microseconds instead of ten dict-and-dump rounds. The tests parse them back with the
+    event model."""
+    key = user_id.encode()
+    shared = orjson.dumps(
+        {
+            "type": EventType.IMPRESSION.value,
+            "user_id": user_id,
+            "ts": (ts or datetime.now(UTC)).isoformat(),
+            "request_id": request_id,
+            "model_version": model_version,
+            "context": dict(context),
+        }
+    )
+    tail = b"," + shared[1:]  # the shared object's members, after each event's own
+    return [
+        (
+            key,
+            b'{"event_id":"%s","article_id":%s,"position":%d,"propensity":%s%s'
+            % (event_id.encode(), orjson.dumps(article), position, orjson.dumps(float(propensity)), tail),
+        )
+        for position, (article, propensity, event_id) in enumerate(
+            zip(article_ids, propensities, uuid4_strings(len(article_ids)), strict=True)
+        )
+    ]
+
+
+# The RFC 4122 variant keeps the top two bits 10: the first hex digit of the 4th group is 8-b.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """`n` random (version 4) UUIDs as strings from one urandom call: `uuid.uuid4()` costs
+    ~6 us each, a tenth of a request's budget for ten impressions."""
+    h = os.urandom(16 * n).hex()
+    return [
+        f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+        for i in range(0, 32 * n, 32)
+    ]
+
+
+class ImpressionLog:
+    def __init__(self, producer: EventProducer, topic: str, *, capacity: int, flush_s: float):
+        self.producer, self.topic = producer, topic
+        self.capacity, self.flush_s = capacity, flush_s
+        self._pending: deque[tuple[bytes, bytes]] = deque()
+        self.sent = 0
+        self.dropped = 0
+        self.failed_sends = 0
+        # False from a failed send until the next successful one (the service reports it).
+        self.healthy = True
+        self._wake = asyncio.Event()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def add(self, records: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Queue one response's impressions; all or none (a partial list would skew
+        positions). Returns False, and counts them dropped, when the buffer is full."""
+        if len(self._pending) + len(records) > self.capacity:
+            self.dropped += len(records)
+            return False
+        self._pending.extend(records)
+        if self.healthy and len(self._pending) >= MAX_SEND:
+            self._wake.set()  # a full batch: send now (while Kafka is down, the backoff rules)
+        return True
+
+    async def flush(self) -> int:
+        """Send what is pending now; returns how many were sent. On a broker failure the
+        records go back to the front of the buffer and BrokerUnavailableError is raised."""
+        total = 0
+        while self._pending:
+            batch = list(itertools.islice(self._pending, MAX_SEND))
+            # Taken out before awaiting: responses keep appending at the other end meanwhile.
+            for _ in range(len(batch)):
+                self._pending.popleft()
+            try:
+                await self.producer.send_batched(self.topic, batch)
+            except BaseException as exc:
+                # Back in front, also when cancelled mid-send (a resend may duplicate a few:
+                # the lake deduplicates by event_id; losing them would be worse).
+                self._pending.extendleft(reversed(batch))
+                if isinstance(exc, BrokerUnavailableError):
+                    self.failed_sends += 1
+                    self.healthy = False
+                raise
+            self.sent += len(batch)
+            total += len(batch)
+            self.healthy = True
+        return total
+
+    async def run(self) -> None:
+        """Flush every `flush_s` (sooner when a batch is full), backing off while Kafka is down."""
+        backoff = self.flush_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            self._wake.clear()
+            try:
+                await self.flush()
+                if backoff != self.flush_s:
+                    log.info("impressions reach Kafka again")
+                backoff = self.flush_s
+            except BrokerUnavailableError as exc:
+                if backoff == self.flush_s:  # the first failure of an outage: say it once
+                    log.warning("impressions not sent (%d pending), retrying: %s", len(self._pending), exc)
+                backoff = min(max(backoff * 2, 0.5), 5.0)
+            except Exception:  # never let the sender die: the buffer would only fill up
+                log.exception("impression sender failed; retrying")
+                backoff = min(max(backoff * 2, 0.5), 5.0)
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Last flush at shutdown; what cannot be sent in time is counted dropped."""
+        deadline = time.monotonic() + timeout_s
+        while self._pending and time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(self.flush(), timeout=max(deadline - time.monotonic(), 0.1))
+            except (BrokerUnavailableError, TimeoutError):
+                await asyncio.sleep(0.2)
+        if self._pending:
+            log.warning("dropping %d impressions at shutdown: Kafka unavailable", len(self._pending))
+            self.dropped += len(self._pending)
+            self._pending.clear()

@@ -1,0 +1,96 @@
+"""Impression records are valid `events.v1` events; the buffer is bounded and loses nothing
+while Kafka is down (real tansu broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from components.config import KafkaSettings
+from components.events import Event, EventType
+from components.runtime.tansu import TansuBroker
+from components.serving.impressions import ImpressionLog, impression_records, uuid4_strings
+from components.streaming import EventProducer, ensure_topics
+from components.testing.kafka_read import read_topic
+
+
+def records(n: int, request_id: str = "r1") -> list[tuple[bytes, bytes]]:
+    return impression_records(
+        user_id="u-1",
+        article_ids=[f"a{i}" for i in range(n)],
+        request_id=request_id,
+        model_version="7",
+        propensities=[1.0] * n,
+        context={"variant": "canary", "page": 'home "quoted"'},
+        ts=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+    )
+
+
+def test_records_parse_as_impression_events() -> None:
+    out = records(3)
+    events = [Event.model_validate_json(value) for _, value in out]
+    assert [e.position for e in events] == [0, 1, 2]
+    assert [e.article_id for e in events] == ["a0", "a1", "a2"]
+    assert {e.type for e in events} == {EventType.IMPRESSION}
+    assert {e.model_version for e in events} == {"7"} and {e.propensity for e in events} == {1.0}
+    assert events[0].context == {"variant": "canary", "page": 'home "quoted"'}
+    assert len({e.event_id for e in events}) == 3
+    assert {key for key, _ in out} == {b"u-1"}
+
+
+def test_uuid4_strings_are_version_4_and_distinct() -> None:
+    ids = uuid4_strings(2_000)
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert [str(u) for u in parsed] == ids
+    assert len(set(ids)) == len(ids)
+
+
+def test_buffer_drops_whole_responses_beyond_capacity(kafka_broker: TansuBroker) -> None:
+    log = ImpressionLog(
+        EventProducer(KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers)),
+        "unused",
+        capacity=25,
+        flush_s=0.1,
+    )
+    assert log.add(records(10)) and log.add(records(10))
+    assert not log.add(records(10))  # would make 30 > 25: all ten dropped, none half-kept
+    assert (log.pending, log.dropped) == (20, 10)
+
+
+def test_backlog_survives_an_outage_and_drains_in_order(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broker = TansuBroker(log_dir=tmp_path).start()
+    topic = f"impressions-{uuid.uuid4().hex[:8]}"
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers)
+
+    async def scenario() -> tuple[ImpressionLog, list[bytes]]:
+        await ensure_topics(settings, [topic], partitions=1)
+        producer = EventProducer(settings, timeout_s=1.0, ensure=[topic])
+        log = ImpressionLog(producer, topic, capacity=1_000, flush_s=0.05)
+        sender = asyncio.create_task(log.run())
+        log.add(records(5, "before"))
+        await asyncio.sleep(0.5)
+        broker.stop()
+        log.add(records(5, "during"))
+        await asyncio.sleep(1.5)
+        assert log.pending == 5 and not log.healthy  # held, not lost
+        broker.start()
+        await ensure_topics(settings, [topic], partitions=1)  # tansu keeps topics in memory
+        for _ in range(100):
+            if log.pending == 0 and log.healthy:
+                break
+            await asyncio.sleep(0.1)
+        sender.cancel()
+        await producer.stop()
+        got = await read_topic(settings.bootstrap_servers, topic, expected=5)
+        return log, [r.value for r in got]
+
+    try:
+        log, values = asyncio.run(scenario())
+    finally:
+        broker.stop()
+    assert log.pending == 0 and log.dropped == 0 and log.sent == 10
+    # The broker lost its memory with the restart: what it holds now is the backlog, in order.
+    assert [Event.model_validate_json(v).request_id for v in values] == ["during"] * 5
+    assert [Event.model_validate_json(v).position for v in values] == [0, 1, 2, 3, 4]

@@ -1,0 +1,160 @@
+"""Prometheus metrics of the recommend service.
+
+With several worker processes set PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess
+mode) so that /metrics sums every worker; without it each worker reports its own."""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class _ImpressionCollector(Collector):
+    """Impression counts live in the buffer object; read at scrape time."""
+
+    def __init__(self, counts: Callable[[], tuple[int, int, int, int]]):
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        sent, dropped, failed, pending = self.counts()
+        total = CounterMetricFamily("reco_impressions", "Impression events by outcome", labels=["outcome"])
+        total.add_metric(["sent"], sent)
+        total.add_metric(["dropped"], dropped)
+        yield total
+        yield CounterMetricFamily("reco_impression_send_failures", "Failed sends to Kafka", value=failed)
+        yield GaugeMetricFamily("reco_impressions_pending", "Impressions waiting for Kafka", value=pending)
+
+
+class ServingMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "reco_recommend_requests",
+            "Recommend requests by variant and outcome",
+            ["variant", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "reco_recommend_latency_seconds",
+            "Time to answer a valid recommend request, by variant",
+            ["variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "reco_recommend_fallbacks", "Answers not (fully) from a model, by reason", ["reason"], registry=r
+        )
+        self.errors = Counter("reco_recommend_errors", "Errors by kind", ["kind"], registry=r)
+        self.invalid = Counter(
+            "reco_recommend_invalid_requests", "Requests refused with 422, by field", ["field"], registry=r
+        )
+        self.degraded = Gauge(
+            "reco_degraded",
+            "1 while a dependency is failing",
+            ["dependency"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.model_info = Gauge(
+            "reco_model_loaded",
+            "Loaded model version per alias",
+            ["alias", "version"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.canary_share = Gauge(
+            "reco_canary_share", "Share of users routed to the canary", registry=r, multiprocess_mode="max"
+        )
+        self.catalogue_live = Gauge(
+            "reco_catalogue_live_articles",
+            "Live articles in the catalogue",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.shadow_overlap = Histogram(
+            "reco_shadow_overlap",
+            "Share of the served list the shadow challenger also ranked",
+            ["version"],
+            buckets=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            "reco_shadow_latency_seconds",
+            "Shadow scoring time",
+            ["version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "reco_gc_pause_seconds",
+            "Garbage-collector pauses of the worker, by generation",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
+        self._gc_started = 0.0
+        self._models: dict[str, str] = {}
+        self._by_variant: dict[str, tuple[Any, Any]] = {}
+        self._impressions = CollectorRegistry()
+
+    def watch_gc(self) -> None:
+        """Time every collection (a pause of the event loop, so of every request in flight)."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started:
+            self.gc_pause.labels(generation=str(info["generation"])).observe(
+                time.perf_counter() - self._gc_started
+            )
+
+    def observe(self, variant: str, seconds: float) -> None:
+        children = self._by_variant.get(variant)
+        if children is None:  # `labels()` costs ~8 us: resolve each variant's children once
+            children = (
+                self.requests.labels(variant=variant, outcome="ok"),
+                self.latency.labels(variant=variant),
+            )
+            self._by_variant[variant] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def shadow(self, version: str, overlap: float, seconds: float) -> None:
+        self.shadow_overlap.labels(version=version).observe(overlap)
+        self.shadow_latency.labels(version=version).observe(seconds)
+
+    def set_models(self, versions: dict[str, str]) -> None:
+        for alias, version in self._models.items():
+            if versions.get(alias) != version:
+                self.model_info.labels(alias=alias, version=version).set(0)
+        for alias, version in versions.items():
+            self.model_info.labels(alias=alias, version=version).set(1)
+        self._models = dict(versions)
+
+    def watch_impressions(self, counts: Callable[[], tuple[int, int, int, int]]) -> None:
+        self._impressions.register(_ImpressionCollector(counts))
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)
+            # The impression buffer is per worker: the answering worker's own counts.
+            return generate_latest(merged) + generate_latest(self._impressions)
+        return generate_latest(self.registry) + generate_latest(self._impressions)

@@ -1,0 +1,81 @@
+"""The recommend API's request, and the field errors a bad one is answered with (422).
+
+Limits (k, exclude length) come from the settings, passed as validation context, so an
+operator can tighten them without a code change."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from components.events.errors import FieldError, from_pydantic
+from components.events.schema import ContextValue, check_context
+
+Identifier = Annotated[StrictStr, Field(pattern=r"^[!-~]{1,128}$")]
+# The impression events carry the request's context plus the service's own keys.
+REQUEST_CONTEXT_MAX_KEYS = 12
+DEFAULT_MAX_K = 100
+DEFAULT_MAX_EXCLUDE = 500
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_id: Identifier
+    k: StrictInt = 10
+    exclude: list[Identifier] = Field(default_factory=list)
+    context: dict[str, ContextValue] = Field(default_factory=dict)
+
+    @field_validator("k")
+    @classmethod
+    def _k_in_range(cls, value: int, info: ValidationInfo) -> int:
+        max_k = (info.context or {}).get("max_k", DEFAULT_MAX_K)
+        if not 1 <= value <= max_k:
+            raise ValueError(f"must be between 1 and {max_k} (got {value})")
+        return value
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude_bounded(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        max_exclude = (info.context or {}).get("max_exclude", DEFAULT_MAX_EXCLUDE)
+        if len(value) > max_exclude:
+            raise ValueError(f"at most {max_exclude} article ids (got {len(value)})")
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def _context_small(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_context(value, REQUEST_CONTEXT_MAX_KEYS)
+
+
+# Pydantic reports a value that fits no member of a union once per member, the member's type
+# appended to the path (context.page.str, context.page.int, ...): one error is enough.
+_UNION_MEMBERS = {"str", "bool", "int", "float", "none"}
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """(field path, reason, code) per failure, worded as for events; malformed JSON is `$`."""
+    errors: list[FieldError] = []
+    for error in from_pydantic(exc).errors:
+        head, _, last = error.field.rpartition(".")
+        if head.startswith("context.") and last in _UNION_MEMBERS:
+            if errors and errors[-1].field == head:
+                continue
+            error = FieldError(head, "must be a string, number, boolean or null", "wrong_type")
+        errors.append(error)
+    return errors
+
+
+def parse_request(body: bytes, *, max_k: int, max_exclude: int) -> RecommendRequest:
+    """Raises ValidationError (see `field_errors`)."""
+    return RecommendRequest.model_validate_json(body, context={"max_k": max_k, "max_exclude": max_exclude})

@@ -1,0 +1,173 @@
+"""The recommend API (Starlette): the HTTP edge of components/serving.
+
+- `POST /recommend {user_id, k=10, exclude=[], context={}}` ->
+  `{items: [{article_id, score, reason}], model_version, variant, request_id, latency_ms}`;
+  422 with `{error: {field, reason, code}, errors: [...]}` for a bad body (malformed JSON,
+  unknown fields, k outside 1..max_k, too long exclude list, oversized body).
+- `GET /healthz` (the process answers), `GET /readyz` (200 once a champion and a catalogue are
+  loaded, with the degraded dependencies listed), `GET /metrics` (Prometheus).
+- Admin, with `Authorization: Bearer <RECO_SERVING__ADMIN_TOKEN>`: `POST /admin/reload`,
+  `POST /admin/canary {share}`, `POST /admin/rollback`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from components.config import Settings
+from components.events import FieldError
+from components.serving.metrics import ServingMetrics
+from components.serving.schema import field_errors, parse_request
+from components.serving.service import RecommendService
+
+log = logging.getLogger("reco.recommender")
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None, **kw: Any) -> Response:
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers, **kw
+    )
+
+
+class _BodyTooLargeError(Exception):
+    def __init__(self, error: FieldError):
+        self.error = error
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLargeError(
+            FieldError("$", f"body of {declared} bytes exceeds the limit of {limit}", "body_too_large")
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLargeError(
+                FieldError("$", f"body exceeds the limit of {limit} bytes", "body_too_large")
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Starlette:
+    metrics = metrics or ServingMetrics()
+    service = RecommendService(settings, metrics)
+    metrics.watch_impressions(
+        lambda: (
+            service.impressions.sent,
+            service.impressions.dropped,
+            service.impressions.failed_sends,
+            service.impressions.pending,
+        )
+    )
+    limits = settings.serving
+    token = limits.admin_token.get_secret_value().encode() if limits.admin_token else None
+
+    def invalid(errors: list[FieldError]) -> Response:
+        metrics.requests.labels(variant="none", outcome="invalid").inc()
+        for error in errors:
+            metrics.invalid.labels(field=error.field.split(".")[0]).inc()
+        return _json({"error": errors[0].as_dict(), "errors": [e.as_dict() for e in errors]}, 422)
+
+    async def recommend(request: Request) -> Response:
+        try:
+            body = await _read_body(request, limits.max_body_bytes)
+            parsed = parse_request(body, max_k=limits.max_k, max_exclude=limits.max_exclude)
+        except _BodyTooLargeError as exc:
+            return invalid([exc.error])
+        except ValidationError as exc:
+            return invalid(field_errors(exc))
+        try:
+            answer = await service.recommend(parsed)
+        except Exception:
+            metrics.requests.labels(variant="none", outcome="error").inc()
+            metrics.errors.labels(kind="internal").inc()
+            log.exception("recommend failed for user %s", parsed.user_id)
+            return _json({"error": {"field": "$", "reason": "internal error", "code": "internal"}}, 500)
+        background = BackgroundTask(answer.shadow) if answer.shadow else None
+        return _json(answer.as_dict(), background=background)
+
+    async def healthz(request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready, body = service.readiness()
+        return _json(body, 200 if ready else 503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    def authorized(request: Request) -> Response | None:
+        if token is None:
+            return _json({"error": "admin endpoints are disabled: set RECO_SERVING__ADMIN_TOKEN"}, 403)
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token):
+            return _json(
+                {"error": "a valid bearer token is required"}, 401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        return None
+
+    async def admin_reload(request: Request) -> Response:
+        if (refused := authorized(request)) is not None:
+            return refused
+        return _json({"models": await service.reload_models(), "problems": service.degraded})
+
+    async def admin_canary(request: Request) -> Response:
+        if (refused := authorized(request)) is not None:
+            return refused
+        try:
+            payload = orjson.loads(await _read_body(request, 1024))
+        except (orjson.JSONDecodeError, _BodyTooLargeError) as exc:
+            return invalid([FieldError("$", f"malformed JSON: {exc}", "malformed_json")])
+        share = payload.get("share") if isinstance(payload, dict) else None
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
+            return invalid(
+                [FieldError("share", f"must be a number within [0, 1] (got {share!r})", "invalid_value")]
+            )
+        return _json(await service.set_canary_share(float(share)))
+
+    async def admin_rollback(request: Request) -> Response:
+        if (refused := authorized(request)) is not None:
+            return refused
+        try:
+            return _json(await service.rollback())
+        except LookupError as exc:
+            return _json({"error": str(exc)}, 409)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        app.state.service = service
+        metrics.watch_gc()
+        yield
+        metrics.unwatch_gc()
+        await service.stop()
+
+    return Starlette(
+        routes=[
+            Route("/recommend", recommend, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/admin/reload", admin_reload, methods=["POST"]),
+            Route("/admin/canary", admin_canary, methods=["POST"]),
+            Route("/admin/rollback", admin_rollback, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )

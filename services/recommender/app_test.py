@@ -1,0 +1,430 @@
+"""The recommend API against real services: a private Redis (so a test can stop it) holding
+Feast's materialized rows, the tansu broker for impressions, an MLflow registry in SQLite with
+a trained champion, the simulated lake's catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from mlflow import MlflowClient
+from redis import Redis
+from starlette.testclient import TestClient
+
+from components.config import Settings, load_settings
+from components.events import Event
+from components.features.recent import record_reads
+from components.lake import LakeStore
+from components.lake.catalog import read_catalog, write_catalog
+from components.registry.gate import set_champion
+from components.registry.tracking import CANARY, configure
+from components.runtime.processes import ServiceProcess, wait_ready
+from components.runtime.tansu import TansuBroker, free_port
+from components.simulator import WorldConfig
+from components.streaming import ensure_topics
+from components.testing.kafka_read import read_topic
+from components.testing.serving_world import ServedWorld, build_served_world, settings_env
+from components.training.pipeline import train_and_register
+from components.training.train import Candidate
+from services.recommender.app import create_app
+
+TOKEN = "test-admin-token"
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of this module's own, so a test can stop and restart it."""
+
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with Redis.from_url(self.url, socket_connect_timeout=0.2) as client:
+                    client.ping()
+                    return self
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@dataclass
+class Env:
+    settings: Settings
+    world: ServedWorld
+    redis: PrivateRedis
+    broker: TansuBroker
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory, kafka_broker: TansuBroker) -> Iterator[Env]:
+    root = tmp_path_factory.mktemp("recommender")
+    redis = PrivateRedis(free_port(), root).start()
+    topic = f"events.v1.{uuid.uuid4().hex[:8]}"
+    settings = load_settings(
+        home=str(root / "home"),
+        kafka={
+            "bootstrap_servers": kafka_broker.bootstrap_servers,
+            "events_topic": topic,
+            "session_timeout_ms": 2_000,
+        },
+        redis={"url": redis.url, "key_prefix": "reco:"},
+        lake={"root": str(root / "lake")},
+        mlflow={"tracking_uri": f"sqlite:///{root / 'mlflow.db'}", "artifact_root": str(root / "artifacts")},
+        features={"registry": str(root / "registry.db"), "project": f"reco_{uuid.uuid4().hex[:8]}"},
+        serving={"admin_token": TOKEN, "poll_interval_s": 0.5, "redis_timeout_ms": 200, "redis_retry_s": 0.5},
+    )
+    asyncio.run(ensure_topics(settings.kafka, [topic], partitions=3))
+    config = WorldConfig(seed=5, days=3, users=600, articles_per_day=40, backlog_days=10)
+    world = build_served_world(settings, config)
+    yield Env(settings, world, redis, kafka_broker)
+    redis.stop()
+
+
+@pytest.fixture
+def client(env: Env) -> Iterator[TestClient]:
+    with TestClient(create_app(env.settings)) as test_client:
+        yield test_client
+
+
+def ask(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/recommend", json=body)
+    assert response.status_code == 200, response.text
+    payload: dict[str, Any] = response.json()
+    return payload
+
+
+def live_ids(env: Env, at: datetime | None = None) -> set[str]:
+    catalogue = read_catalog(LakeStore.from_settings(env.settings.lake)).to_pylist()
+    at = at or datetime.now(UTC)
+    return {
+        row["article_id"]
+        for row in catalogue
+        if row["published_at"] <= at and (row["expires_at"] is None or row["expires_at"] > at)
+    }
+
+
+def test_known_reader_gets_a_personal_list_of_live_articles(env: Env, client: TestClient) -> None:
+    user = env.world.known_users[0]
+    answer = ask(client, user_id=user, k=10)
+    assert answer["variant"] == "champion"
+    assert answer["model_version"] == env.world.champion_version
+    assert len(answer["items"]) == 10
+    assert {item["reason"] for item in answer["items"]} <= {"personalized", "popular"}
+    assert answer["items"][0]["reason"] == "personalized"
+    assert {item["article_id"] for item in answer["items"]} <= live_ids(env)
+    assert len({item["article_id"] for item in answer["items"]}) == 10
+    assert answer["latency_ms"] > 0 and len(answer["request_id"]) == 32
+
+
+def test_unknown_reader_gets_popular_fresh_articles(env: Env, client: TestClient) -> None:
+    answer = ask(client, user_id=f"newcomer-{uuid.uuid4().hex[:6]}", k=5)
+    assert [item["reason"] for item in answer["items"]] == ["popular"] * 5
+    scores = [item["score"] for item in answer["items"]]
+    assert scores == sorted(scores, reverse=True)
+    # Anonymous readers all get the same list: the catalogue's popular order.
+    assert answer["items"] == ask(client, user_id="another-newcomer", k=5)["items"]
+    metrics = client.get("/metrics").text
+    assert 'reco_recommend_fallbacks_total{reason="cold_start"}' in metrics
+
+
+def test_request_exclusions_and_recent_reads_are_never_returned(env: Env, client: TestClient) -> None:
+    user = env.world.known_users[1]
+    first = [item["article_id"] for item in ask(client, user_id=user, k=10)["items"]]
+    # The reader just read the first two (the feedback consumer writes them) and the page
+    # excludes the next two.
+    asyncio.run(_record(env, user, first[:2]))
+    second = [item["article_id"] for item in ask(client, user_id=user, k=10, exclude=first[2:4])["items"]]
+    assert not set(first[:4]) & set(second)
+    assert len(second) == 10
+    # Cold-start readers honour both as well.
+    newcomer = f"newcomer-{uuid.uuid4().hex[:6]}"
+    popular = [i["article_id"] for i in ask(client, user_id=newcomer, k=3)["items"]]
+    asyncio.run(_record(env, newcomer, popular[:1]))
+    again = [i["article_id"] for i in ask(client, user_id=newcomer, k=3, exclude=popular[1:2])["items"]]
+    assert not set(popular[:2]) & set(again)
+
+
+async def _record(env: Env, user: str, articles: list[str]) -> None:
+    from redis.asyncio import Redis as AsyncRedis
+
+    async with AsyncRedis.from_url(env.settings.redis.url) as redis:
+        await record_reads(redis, env.settings.redis.key_prefix, user, articles)
+
+
+def test_expired_articles_are_never_returned(env: Env) -> None:
+    """Expire the articles a reader would get; after the catalogue refresh none comes back."""
+    store = LakeStore.from_settings(env.settings.lake)
+    original = read_catalog(store).to_pylist()
+    user = env.world.known_users[2]
+    settings = env.settings.model_copy(
+        update={"serving": env.settings.serving.model_copy(update={"catalogue_refresh_s": 0.3})}
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            before = [item["article_id"] for item in ask(client, user_id=user, k=10)["items"]]
+            popular = [item["article_id"] for item in ask(client, user_id="nobody-yet", k=10)["items"]]
+            gone = set(before) | set(popular)
+            an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+            write_catalog(
+                store,
+                [
+                    {
+                        **row,
+                        "published_at": row["published_at"].isoformat(),
+                        "expires_at": (
+                            an_hour_ago
+                            if row["article_id"] in gone
+                            else row["expires_at"].isoformat() if row["expires_at"] else None
+                        ),
+                    }
+                    for row in original
+                ],
+            )
+            deadline = time.monotonic() + 10
+            while True:
+                after = [item["article_id"] for item in ask(client, user_id=user, k=10)["items"]]
+                if not set(after) & gone or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert not set(after) & gone
+            assert len(after) == 10
+            cold = [item["article_id"] for item in ask(client, user_id="nobody-yet", k=10)["items"]]
+            assert not set(cold) & gone
+    finally:
+        write_catalog(
+            store,
+            [
+                {
+                    **row,
+                    "published_at": row["published_at"].isoformat(),
+                    "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
+                }
+                for row in original
+            ],
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"user_id": "u1", "k": 0}', "k"),
+        (b'{"user_id": "u1", "k": 101}', "k"),
+        (b'{"user_id": "u1", "k": "10"}', "k"),
+        (b'{"user_id": "u1", "exclude": ' + orjson.dumps([f"a{i}" for i in range(501)]) + b"}", "exclude"),
+        (b'{"user_id": "u1", "exclude": [3]}', "exclude.0"),
+        (b'{"user_id": "u1", "k": 10', "$"),
+        (b'{"k": 10}', "user_id"),
+        (b'{"user_id": "u1", "limit": 10}', "limit"),
+        (b'{"user_id": "has space"}', "user_id"),
+        (b'{"user_id": "u1", "context": {"page": {"nested": 1}}}', "context.page"),
+        (b'{"user_id": "u1", "context": ' + b'{"x": "' + b"y" * 70_000 + b'"}}', "$"),
+    ],
+)
+def test_bad_requests_get_422_naming_the_field(client: TestClient, body: bytes, field: str) -> None:
+    response = client.post("/recommend", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    payload = response.json()
+    assert payload["error"]["field"] == field, payload
+    assert payload["error"]["reason"]
+
+
+def test_every_answer_logs_its_impressions_to_kafka(env: Env, client: TestClient) -> None:
+    user = env.world.known_users[3]
+    answer = ask(client, user_id=user, k=4, context={"page": "home"})
+    deadline = time.monotonic() + 15
+    mine: list[Any] = []
+    while time.monotonic() < deadline and len(mine) < 4:
+        records = asyncio.run(
+            read_topic(env.settings.kafka.bootstrap_servers, env.settings.kafka.events_topic)
+        )
+        mine = [r for r in records if Event.model_validate_json(r.value).request_id == answer["request_id"]]
+    events = sorted((Event.model_validate_json(r.value) for r in mine), key=lambda e: e.position or 0)
+    assert [e.article_id for e in events] == [item["article_id"] for item in answer["items"]]
+    assert [e.position for e in events] == [0, 1, 2, 3]
+    assert {e.model_version for e in events} == {answer["model_version"]}
+    assert {e.propensity for e in events} == {1.0}
+    assert all(e.context == {"page": "home", "variant": "champion", "k": 4} for e in events)
+    assert {r.key for r in mine} == {user.encode()}  # keyed by reader, as the contract says
+
+
+def test_admin_needs_the_token_and_sets_the_canary_share(env: Env, client: TestClient) -> None:
+    assert client.post("/admin/reload").status_code == 401
+    assert client.post("/admin/reload", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    reload = client.post("/admin/reload", headers=auth)
+    assert reload.status_code == 200 and reload.json()["models"]["champion"] == env.world.champion_version
+    bad = client.post("/admin/canary", headers=auth, json={"share": 1.5})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "share"
+    ok = client.post("/admin/canary", headers=auth, json={"share": 0.25})
+    assert ok.status_code == 200 and ok.json()["canary_share"] == 0.0  # no canary model: nothing to route
+    disabled = env.settings.model_copy(
+        update={"serving": env.settings.serving.model_copy(update={"admin_token": None})}
+    )
+    with TestClient(create_app(disabled)) as other:
+        assert other.post("/admin/reload", headers=auth).status_code == 403
+
+
+def test_canary_gets_a_stable_share_of_users_and_rollback_restores(env: Env) -> None:
+    """Register a second version as canary for 30 % of users: each user stays on one side."""
+    configure(env.settings.mlflow)
+    store = LakeStore.from_settings(env.settings.lake)
+    outcome = train_and_register(
+        env.settings,
+        store,
+        [Candidate("als", {"factors": 16, "iterations": 5})],
+        dates=env.world.dates,
+        run_gate=False,
+    )
+    canary = outcome.logged.version
+    assert canary is not None
+    MlflowClient().set_registered_model_alias(env.settings.mlflow.model_name, CANARY, canary)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    users = env.world.known_users[:200]
+    try:
+        with TestClient(create_app(env.settings)) as client:
+            assert (
+                client.post("/admin/canary", headers=auth, json={"share": 0.3}).json()["canary_share"] == 0.3
+            )
+            first = {u: ask(client, user_id=u, k=3) for u in users}
+            again = {u: ask(client, user_id=u, k=3) for u in users}
+            assert {u: a["variant"] for u, a in first.items()} == {u: a["variant"] for u, a in again.items()}
+            on_canary = [u for u, a in first.items() if a["variant"] == "canary"]
+            assert 0.18 < len(on_canary) / len(users) < 0.42
+            assert {first[u]["model_version"] for u in on_canary} == {canary}
+            assert (
+                'reco_recommend_requests_total{outcome="ok",variant="canary"}' in client.get("/metrics").text
+            )
+            # Promote the canary to champion, then roll back: the earlier champion serves again.
+            set_champion(env.settings.mlflow.model_name, canary)
+            reply = client.post("/admin/rollback", headers=auth)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["champion"] == env.world.champion_version
+            assert {ask(client, user_id=u, k=3)["variant"] for u in users} == {"champion"}
+    finally:
+        # Leave the registry as the module's other tests expect it: the first champion, no canary.
+        MlflowClient().set_registered_model_alias(
+            env.settings.mlflow.model_name, "champion", env.world.champion_version
+        )
+        with contextlib.suppress(Exception):  # rollback already dropped it
+            MlflowClient().delete_registered_model_alias(env.settings.mlflow.model_name, CANARY)
+
+
+def test_redis_down_answers_degraded_from_the_fallback_and_recovers(env: Env, client: TestClient) -> None:
+    user = env.world.known_users[4]
+    assert client.get("/readyz").json()["degraded"] == []
+    env.redis.stop()
+    try:
+        answer = ask(client, user_id=user, k=5)
+        assert len(answer["items"]) == 5
+        assert {item["reason"] for item in answer["items"]} == {"popular"}  # no features: cold start
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and "redis" in ready.json()["degraded"]
+        assert 'reco_degraded{dependency="redis"} 1.0' in client.get("/metrics").text
+    finally:
+        env.redis.start()
+    # Features are gone with that Redis (it keeps nothing on disk): the reader stays cold
+    # start, but the service must notice Redis is back by itself.
+    deadline = time.monotonic() + 10
+    while "redis" in client.get("/readyz").json()["degraded"] and time.monotonic() < deadline:
+        ask(client, user_id=user, k=5)
+        time.sleep(0.2)
+    assert "redis" not in client.get("/readyz").json()["degraded"]
+    assert 'reco_degraded{dependency="redis"} 0.0' in client.get("/metrics").text
+
+
+def test_hot_reload_under_load_drops_no_request(env: Env, tmp_path: Path) -> None:
+    """The service on Hypercorn under steady load while the champion alias moves: every
+    request succeeds and the new version takes over without a restart."""
+    port = free_port()
+    settings = env.settings.model_copy(
+        update={
+            "serving": env.settings.serving.model_copy(
+                update={"port": port, "model_cache_dir": str(tmp_path / "cache")}
+            )
+        }
+    )
+    service = ServiceProcess(
+        "services.recommender.main", settings_env(settings), tmp_path / "service.log"
+    ).start()
+    try:
+        try:
+            asyncio.run(wait_ready(f"http://127.0.0.1:{port}/readyz", timeout_s=90))
+        except TimeoutError as exc:
+            raise AssertionError(f"the service did not get ready:\n{service.log_tail()}") from exc
+        configure(env.settings.mlflow)
+        outcome = train_and_register(
+            env.settings,
+            LakeStore.from_settings(env.settings.lake),
+            [Candidate("popularity", {})],
+            dates=env.world.dates,
+            run_gate=False,
+        )
+        new_version = outcome.logged.version
+        assert new_version is not None
+        users = env.world.known_users[:50]
+
+        async def drive() -> tuple[int, list[str], set[str]]:
+            failures: list[str] = []
+            versions: set[str] = set()
+            sent = 0
+            moved_at = None
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+                async def one(i: int) -> None:
+                    try:
+                        r = await http.post("/recommend", json={"user_id": users[i % len(users)], "k": 10})
+                        if r.status_code != 200:
+                            failures.append(f"{r.status_code} {r.text[:200]}")
+                        else:
+                            versions.add(r.json()["model_version"])
+                    except httpx.HTTPError as exc:
+                        failures.append(repr(exc))
+
+                started = time.monotonic()
+                while time.monotonic() - started < 12:
+                    await asyncio.gather(*(one(sent + j) for j in range(8)))
+                    sent += 8
+                    if moved_at is None and time.monotonic() - started > 2:
+                        await asyncio.to_thread(set_champion, env.settings.mlflow.model_name, new_version)
+                        moved_at = time.monotonic()
+            return sent, failures, versions
+
+        sent, failures, versions = asyncio.run(drive())
+        assert failures == []
+        assert sent > 200
+        assert versions == {env.world.champion_version, new_version}
+        assert service.running
+    finally:
+        service.stop()
+        set_champion(env.settings.mlflow.model_name, env.world.champion_version)

@@ -1,0 +1,43 @@
+"""Run the recommend service under Hypercorn: `./pants run services/recommender/main.py`.
+
+Settings come from RECO_* variables; Hypercorn's from hypercorn.toml next to this file
+(`--workers N` overrides the worker count)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from hypercorn.config import Config
+from hypercorn.run import run
+
+from components.config import load_settings
+
+CONFIG_FILE = Path(__file__).with_name("hypercorn.toml")
+APP = "services.recommender.asgi:app"
+
+
+def hypercorn_config(workers: int | None = None) -> Config:
+    settings = load_settings()
+    config = Config.from_toml(CONFIG_FILE)
+    config.bind = [f"{settings.serving.host}:{settings.serving.port}"]
+    config.application_path = APP
+    if workers is not None:
+        config.workers = workers
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: hypercorn.toml)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return run(hypercorn_config(args.workers))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
