@@ -26,7 +26,9 @@ from components.streaming import BrokerUnavailableError, EventProducer
 
 log = logging.getLogger("reco.serving.impressions")
 
-MAX_SEND = 10_000  # records per send: bounds one flush's time and memory
+# Records per send. Building a send costs ~5 us a record on the event loop: 1,000 keep each
+# stall near 5 ms (10,000 held requests for ~50 ms, the service's p99 at 500 req/s).
+MAX_SEND = 1_000
 
 
 def impression_records(

@@ -234,6 +234,8 @@ class RecommendService:
         except Exception as exc:
             self._flag("redis", f"rollout state unreadable: {exc!r}")
             return
+        if "redis" in self.degraded and time.monotonic() >= self._redis_retry_at:
+            self._flag("redis", None)  # answered again: requests will use it as well
         self.canary_share = rollout.canary_share
         self.metrics.canary_share.set(self.canary_share)
 

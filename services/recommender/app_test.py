@@ -340,6 +340,51 @@ def test_canary_gets_a_stable_share_of_users_and_rollback_restores(env: Env) -> 
             MlflowClient().delete_registered_model_alias(env.settings.mlflow.model_name, CANARY)
 
 
+def test_shadow_challenger_is_scored_but_never_served(env: Env, tmp_path: Path) -> None:
+    configure(env.settings.mlflow)
+    challenger = (
+        MlflowClient().get_model_version_by_alias(env.settings.mlflow.model_name, "challenger").version
+    )
+    settings = env.settings.model_copy(
+        update={"serving": env.settings.serving.model_copy(update={"shadow_share": 1.0})}
+    )
+    users = env.world.known_users[10:20]
+    with TestClient(create_app(settings)) as client:
+        answers = [ask(client, user_id=u, k=5) for u in users]
+        metrics = client.get("/metrics").text
+    assert {a["model_version"] for a in answers} == {env.world.champion_version}
+    assert {a["variant"] for a in answers} == {"champion"}
+    assert f'reco_shadow_overlap_count{{version="{challenger}"}} {float(len(users))}' in metrics
+    assert f'reco_shadow_latency_seconds_count{{version="{challenger}"}} {float(len(users))}' in metrics
+
+
+def test_starts_from_the_model_cache_while_the_registry_is_down(env: Env, tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    with_cache = env.settings.model_copy(
+        update={"serving": env.settings.serving.model_copy(update={"model_cache_dir": cache})}
+    )
+    with TestClient(create_app(with_cache)) as client:
+        user = env.world.known_users[5]
+        served = ask(client, user_id=user, k=5)
+    # The registry cannot be opened (its folder is a file): the cached champion still serves.
+    (tmp_path / "not-a-folder").write_text("")
+    unreachable = with_cache.model_copy(
+        update={
+            "mlflow": with_cache.mlflow.model_copy(
+                update={"tracking_uri": f"sqlite:///{tmp_path}/not-a-folder/mlflow.db", "registry_uri": None}
+            )
+        }
+    )
+    with TestClient(create_app(unreachable)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert "registry" in ready.json()["degraded"]
+        assert ready.json()["models"]["champion"] == env.world.champion_version
+        again = ask(client, user_id=user, k=5)
+    assert again["model_version"] == served["model_version"]
+    assert [i["article_id"] for i in again["items"]] == [i["article_id"] for i in served["items"]]
+
+
 def test_redis_down_answers_degraded_from_the_fallback_and_recovers(env: Env, client: TestClient) -> None:
     user = env.world.known_users[4]
     assert client.get("/readyz").json()["degraded"] == []
