@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from components.config import Settings
 from components.events import FieldError
-from components.intake import BodyError, EventIntake, IntakeResult
+from components.intake import BodyError, EventIntake, IntakeResult, read_bounded_body
 from components.streaming import BrokerUnavailableError, EventProducer
 
 log = logging.getLogger("reco.collector")
@@ -59,23 +59,6 @@ class CollectorMetrics:
             self.rejections.labels(field=field, code=error.code).inc()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyError(
-            413, FieldError("$", f"body of {declared} bytes exceeds the limit of {limit}", "body_too_large")
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyError(
-                413, FieldError("$", f"body exceeds the limit of {limit} bytes", "body_too_large")
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Starlette:
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
@@ -90,7 +73,7 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     async def post_events(request: Request) -> Response:
         try:
-            body = await _read_body(request, settings.collector.max_body_bytes)
+            body = await read_bounded_body(request, settings.collector.max_body_bytes)
             started = time.perf_counter()
             result: IntakeResult = await intake.submit(body)
         except BodyError as exc:

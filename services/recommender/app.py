@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from components.config import Settings
 from components.events import FieldError
+from components.intake import BodyError, read_bounded_body
 from components.serving.metrics import ServingMetrics
 from components.serving.schema import field_errors, parse_request
 from components.serving.service import RecommendService
@@ -40,28 +41,6 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     return Response(
         orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers, **kw
     )
-
-
-class _BodyTooLargeError(Exception):
-    def __init__(self, error: FieldError):
-        self.error = error
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError(
-            FieldError("$", f"body of {declared} bytes exceeds the limit of {limit}", "body_too_large")
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLargeError(
-                FieldError("$", f"body exceeds the limit of {limit} bytes", "body_too_large")
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Starlette:
@@ -86,9 +65,9 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
 
     async def recommend(request: Request) -> Response:
         try:
-            body = await _read_body(request, limits.max_body_bytes)
+            body = await read_bounded_body(request, limits.max_body_bytes, status=422)
             parsed = parse_request(body, max_k=limits.max_k, max_exclude=limits.max_exclude)
-        except _BodyTooLargeError as exc:
+        except BodyError as exc:
             return invalid([exc.error])
         except ValidationError as exc:
             return invalid(field_errors(exc))
@@ -132,8 +111,10 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
         if (refused := authorized(request)) is not None:
             return refused
         try:
-            payload = orjson.loads(await _read_body(request, 1024))
-        except (orjson.JSONDecodeError, _BodyTooLargeError) as exc:
+            payload = orjson.loads(await read_bounded_body(request, 1024, status=422))
+        except BodyError as exc:
+            return invalid([exc.error])
+        except orjson.JSONDecodeError as exc:
             return invalid([FieldError("$", f"malformed JSON: {exc}", "malformed_json")])
         share = payload.get("share") if isinstance(payload, dict) else None
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share <= 1.0:
