@@ -5,14 +5,16 @@ mode) so that /metrics sums every worker; without it each worker reports its own
 
 from __future__ import annotations
 
+import bisect
 import gc
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -33,6 +35,49 @@ class _ImpressionCollector(Collector):
         yield total
         yield CounterMetricFamily("reco_impression_send_failures", "Failed sends to Kafka", value=failed)
         yield GaugeMetricFamily("reco_impressions_pending", "Impressions waiting for Kafka", value=pending)
+
+
+class _GcPauses(Collector):
+    """Collection pauses by generation, recorded without locks and exported at scrape time.
+
+    Not a prometheus Histogram: its `observe` holds a non-reentrant lock, and a collection
+    that starts inside it calls back into it and deadlocks the worker."""
+
+    BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, float("inf"))
+
+    def __init__(self) -> None:
+        self.counts = [[0] * len(self.BUCKETS) for _ in range(3)]
+        self.sums = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        if not self._started:
+            return
+        pause = time.perf_counter() - self._started
+        generation = info["generation"]
+        self.sums[generation] += pause
+        self.counts[generation][bisect.bisect_left(self.BUCKETS, pause)] += 1
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(
+            "reco_gc_pause_seconds",
+            "Garbage-collector pauses of the worker, by generation",
+            labels=["generation"],
+        )
+        for generation in range(3):
+            cumulative = itertools.accumulate(self.counts[generation])
+            family.add_metric(
+                [str(generation)],
+                buckets=[
+                    ("+Inf" if le == float("inf") else str(le), float(n))
+                    for le, n in zip(self.BUCKETS, cumulative, strict=False)
+                ],
+                sum_value=self.sums[generation],
+            )
+        yield family
 
 
 class ServingMetrics:
@@ -96,34 +141,21 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.gc_pause = Histogram(
-            "reco_gc_pause_seconds",
-            "Garbage-collector pauses of the worker, by generation",
-            ["generation"],
-            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-            registry=r,
-        )
-        self._gc_started = 0.0
+        self.gc_pauses = _GcPauses()
         self._models: dict[str, str] = {}
         self._by_variant: dict[str, tuple[Any, Any]] = {}
         self._impressions = CollectorRegistry()
 
     def watch_gc(self) -> None:
         """Time every collection (a pause of the event loop, so of every request in flight)."""
-        if self._on_gc not in gc.callbacks:
-            gc.callbacks.append(self._on_gc)
+        if self.gc_pauses.on_gc not in gc.callbacks:
+            gc.callbacks.append(self.gc_pauses.on_gc)
+            self._impressions.register(self.gc_pauses)
 
     def unwatch_gc(self) -> None:
-        if self._on_gc in gc.callbacks:
-            gc.callbacks.remove(self._on_gc)
-
-    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-        elif self._gc_started:
-            self.gc_pause.labels(generation=str(info["generation"])).observe(
-                time.perf_counter() - self._gc_started
-            )
+        if self.gc_pauses.on_gc in gc.callbacks:
+            gc.callbacks.remove(self.gc_pauses.on_gc)
+            self._impressions.unregister(self.gc_pauses)
 
     def observe(self, variant: str, seconds: float) -> None:
         children = self._by_variant.get(variant)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import subprocess
 import time
 import uuid
@@ -84,6 +85,15 @@ class Env:
     world: ServedWorld
     redis: PrivateRedis
     broker: TansuBroker
+
+
+@pytest.fixture(autouse=True)
+def _dump_stacks_if_stuck() -> Iterator[None]:
+    """A test stuck for 5 minutes prints every thread's stack and fails the run, instead of
+    being killed silently by the runner's timeout."""
+    faulthandler.dump_traceback_later(300, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")
