@@ -35,7 +35,7 @@ from rich.console import Console
 
 from components.config import Settings, load_settings
 from components.features.store import feature_store
-from components.runtime.processes import wait_ready
+from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
@@ -95,27 +95,6 @@ def measure(name: str, url: str, bodies: Path, args: argparse.Namespace, console
     return {"closed": closed, "open": opened}
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            cmd,
-            env={**os.environ, **env, "PYTHONPATH": os.pathsep.join(sys.path)},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-
-
 def build(
     args: argparse.Namespace, home: Path, broker: TansuBroker, console: Console
 ) -> tuple[Settings, ServedWorld]:
@@ -166,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep:
         console.log(f"keeping {home} (and its rows in Redis) afterwards")
     broker = TansuBroker(log_dir=home).start()
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[ServiceProcess] = []
     settings = None
     try:
         settings, world = build(args, home, broker, console)
@@ -175,31 +154,30 @@ def main(argv: list[str] | None = None) -> int:
         env = settings_env(settings)
         (home / "env.json").write_text(json.dumps(env))
 
-        reco = start(
-            [sys.executable, "-m", "services.recommender.main", "--workers", str(args.workers)],
-            env,
-            home / "reco.log",
-        )
+        reco = ServiceProcess(
+            "services.recommender.main", env, home / "reco.log", ["--workers", str(args.workers)]
+        ).start()
         procs.append(reco)
         base = f"http://127.0.0.1:{settings.serving.port}"
         asyncio.run(wait_ready(f"{base}/readyz", timeout_s=120))
         ours = measure("reco", f"{base}/recommend", bodies, args, console)
         ready = httpx.get(f"{base}/readyz", timeout=10).json()
         pauses = gc_pauses(httpx.get(f"{base}/metrics", timeout=10).text)
-        stop(reco)
+        reco.stop()
 
         ref_port = free_port()
-        ref = start(
-            [sys.executable, "-m", "uvicorn", "benchmarks.reference_service:app", "--host", "127.0.0.1",
-             "--port", str(ref_port), "--workers", str(args.workers), "--no-access-log"],
+        ref = ServiceProcess(
+            "uvicorn",
             env,
             home / "reference.log",
-        )  # fmt: skip
+            ["benchmarks.reference_service:app", "--host", "127.0.0.1", "--port", str(ref_port),
+             "--workers", str(args.workers), "--no-access-log"],
+        ).start()  # fmt: skip
         procs.append(ref)
         ref_base = f"http://127.0.0.1:{ref_port}"
         asyncio.run(wait_ready(f"{ref_base}/healthz", timeout_s=120))
         theirs = measure("reference", f"{ref_base}/recommend", bodies, args, console)
-        stop(ref)
+        ref.stop()
 
         result = {
             "max_rps": ours["closed"]["rps"],
@@ -223,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         for proc in procs:
-            stop(proc)
+            proc.stop()
         broker.stop()
         if not args.keep:
             if settings is not None:

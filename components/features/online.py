@@ -159,6 +159,10 @@ class OnlineFeatureReader:
             return None
         return {name: self._decode(reply[i]) for i, name in enumerate(features)}
 
+    async def read_articles(self, article_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The article rows of `article_ids`, in order (all None for one never materialized)."""
+        return await self._read(self.article_view, article_ids)
+
     async def read(self, user_id: str, article_ids: Sequence[str]) -> OnlineFeatures:
         if article_ids:
             users, articles = await asyncio.gather(

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from components.streaming import new_consumer
 
 
 class ServiceProcess:
-    def __init__(self, module: str, env: dict[str, str], log_path: Path):
-        self.module, self.log_path = module, log_path
+    def __init__(self, module: str, env: dict[str, str], log_path: Path, args: Sequence[str] = ()):
+        self.module, self.log_path, self.args = module, log_path, list(args)
         # The parent environment plus the service settings; the child imports what we import.
         self.env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(sys.path)}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -30,7 +31,7 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                [sys.executable, "-m", self.module, *self.args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -114,6 +114,18 @@ class Catalogue:
             ctr[i] = np.nan if value is None else float(value)
         return replace(self, views_24h=views, ctr_24h=ctr).reranked(now_s, rule or PopularityRule())
 
+    def with_features_of(
+        self, old: Catalogue, *, now_s: float, rule: PopularityRule | None = None
+    ) -> Catalogue:
+        """A copy with the views/CTR `old` had for the same article ids (a new catalogue keeps
+        its popularity until the next item-feature refresh)."""
+        rows = old.rows_for(self.article_ids)
+        known = rows >= 0
+        take = np.where(known, rows, 0)
+        views = np.where(known, old.views_24h[take] if len(old) else 0.0, 0.0)
+        ctr = np.where(known, old.ctr_24h[take] if len(old) else np.nan, np.nan)
+        return replace(self, views_24h=views, ctr_24h=ctr).reranked(now_s, rule or PopularityRule())
+
     def reranked(self, now_s: float, rule: PopularityRule) -> Catalogue:
         scores = rule.scores(self.views_24h, now_s - self.published_s)
         # Only what is live now is ranked; requests re-check liveness at their own time.

@@ -8,12 +8,11 @@ from __future__ import annotations
 import bisect
 import gc
 import itertools
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -144,6 +143,7 @@ class ServingMetrics:
         self.gc_pauses = _GcPauses()
         self._models: dict[str, str] = {}
         self._by_variant: dict[str, tuple[Any, Any]] = {}
+        self._fallback_children: dict[str, Any] = {}
         self._impressions = CollectorRegistry()
 
     def watch_gc(self) -> None:
@@ -156,6 +156,12 @@ class ServingMetrics:
         if self.gc_pauses.on_gc in gc.callbacks:
             gc.callbacks.remove(self.gc_pauses.on_gc)
             self._impressions.unregister(self.gc_pauses)
+
+    def fallback(self, reason: str) -> None:
+        child = self._fallback_children.get(reason)
+        if child is None:
+            child = self._fallback_children[reason] = self.fallbacks.labels(reason=reason)
+        child.inc()
 
     def observe(self, variant: str, seconds: float) -> None:
         children = self._by_variant.get(variant)
@@ -184,7 +190,10 @@ class ServingMetrics:
         self._impressions.register(_ImpressionCollector(counts))
 
     def exposition(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Multiprocess mode is what prometheus-client chose for its values when imported, not
+        # what the environment says now: importing Feast sets PROMETHEUS_MULTIPROC_DIR to a
+        # folder of its own, which would hide every in-memory value of this worker.
+        if values.ValueClass is not values.MutexValue:
             merged = CollectorRegistry()
             MultiProcessCollector(merged)
             # The impression buffer is per worker: the answering worker's own counts.

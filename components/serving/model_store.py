@@ -27,6 +27,15 @@ ALIASES_FILE = "aliases.json"
 KEEP_VERSIONS = 5
 
 
+def use_registry(settings: MlflowSettings) -> None:
+    """Point MLflow's global client at the settings' store. Both URIs: `models:/` resolution
+    otherwise falls back to MLflow's default store (a ./mlflow.db in the working directory)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri or settings.tracking_uri)
+
+
 class RegistryUnavailableError(RuntimeError):
     """The registry could not be asked (down, timeout, bad credentials)."""
 
@@ -99,10 +108,7 @@ class ModelStore:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a service log, not a tty
         with tempfile.TemporaryDirectory(dir=self.cache_dir) as tmp:
             try:
-                # Both, globally: `models:/` resolution otherwise falls back to MLflow's default
-                # store (a ./mlflow.db in the working directory).
-                mlflow.set_tracking_uri(self.settings.tracking_uri)
-                mlflow.set_registry_uri(self.settings.registry_uri or self.settings.tracking_uri)
+                use_registry(self.settings)
                 local = mlflow.artifacts.download_artifacts(
                     artifact_uri=f"models:/{self.settings.model_name}/{version}",
                     dst_path=tmp,
@@ -126,11 +132,6 @@ class ModelStore:
 
     def load(self, version: str) -> LoadedVersion:
         return LoadedVersion(version, load_model(self.fetch(version)))
-
-    def load_cached(self, version: str) -> LoadedVersion | None:
-        if not self.is_cached(version):
-            return None
-        return LoadedVersion(version, load_model(self._version_dir(version)))
 
     def prune(self, keep: set[str]) -> None:
         """Drop cached versions beyond the newest KEEP_VERSIONS, never one in `keep`."""

@@ -19,7 +19,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,9 @@ from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
-from components.serving.model_store import ModelStore, RegistryUnavailableError
+from components.serving.model_store import ModelStore, RegistryUnavailableError, use_registry
 from components.serving.ranking import Ranked, ServingModel, rank
-from components.serving.routing import CANARY, CHAMPION, FALLBACK, bucket, variant_for
+from components.serving.routing import CANARY, CHAMPION, FALLBACK, variant_for
 from components.serving.schema import RecommendRequest
 from components.streaming import EventProducer
 
@@ -175,17 +175,8 @@ class RecommendService:
                 return  # keep the one in memory (or stay empty: nothing to fall back on)
             table = await asyncio.to_thread(pq.read_table, cache)
         catalogue = Catalogue.from_table(table, now_s=now, rule=self.rule)
-        if len(self.catalogue):
-            # Keep the item features until the next item refresh fills the new articles in.
-            catalogue = catalogue.with_item_features(self._item_rows(), now_s=now, rule=self.rule)
-        self._swap_catalogue(catalogue)
-
-    def _item_rows(self) -> dict[str, dict[str, float]]:
-        old = self.catalogue
-        return {
-            str(a): {"views_24h": float(old.views_24h[i]), "ctr_24h": float(old.ctr_24h[i])}
-            for i, a in enumerate(old.article_ids)
-        }
+        # Keep the item features until the next item refresh fills the new articles in.
+        self._swap_catalogue(catalogue.with_features_of(self.catalogue, now_s=now, rule=self.rule))
 
     def _swap_catalogue(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
@@ -215,9 +206,7 @@ class RecommendService:
             # In slices, yielding between them: one read of every live article would hold the
             # event loop (and the requests queued behind it) for ~100 ms.
             for start in range(0, len(ids), ITEM_READ_SLICE):
-                rows.extend(
-                    await self.reader._read(self.reader.article_view, ids[start : start + ITEM_READ_SLICE])
-                )
+                rows.extend(await self.reader.read_articles(ids[start : start + ITEM_READ_SLICE]))
                 await asyncio.sleep(0)
             self._flag("features", None)
         except Exception as exc:
@@ -252,16 +241,11 @@ class RecommendService:
                 aliases = self.models_store.cached_aliases()
             loaded: dict[str, ServingModel] = {}
             fresh = False
+            by_version = {m.version: m for m in self.models.values()}
             for alias, version in aliases.items():
-                current = self.models.get(alias) or next(
-                    (m for m in self.models.values() if m.version == version), None
-                )
-                if current is not None and current.version == version:
-                    loaded[alias] = (
-                        current
-                        if current.alias == alias
-                        else ServingModel.bind(alias, version, current.recommender, self.catalogue)
-                    )
+                current = by_version.get(version)
+                if current is not None:  # already in memory, maybe under another alias (promotion)
+                    loaded[alias] = current if current.alias == alias else replace(current, alias=alias)
                     continue
                 try:
                     fetched = await asyncio.to_thread(self.models_store.load, version)
@@ -291,7 +275,7 @@ class RecommendService:
         """(has features, recent reads); (False, []) while Redis is unreachable."""
         now = time.monotonic()
         if now < self._redis_retry_at:
-            self.metrics.fallbacks.labels(reason="redis_down").inc()
+            self.metrics.fallback("redis_down")
             return False, []
         limit = self.serving.recent_reads
         prefix = self.settings.redis.key_prefix
@@ -309,7 +293,7 @@ class RecommendService:
             self._redis_retry_at = now + self.serving.redis_retry_s
             self._flag("redis", f"online reads failing: {exc!r}")
             self.metrics.errors.labels(kind="redis").inc()
-            self.metrics.fallbacks.labels(reason="redis_down").inc()
+            self.metrics.fallback("redis_down")
             return False, []
         if "redis" in self.degraded:
             self._flag("redis", None)
@@ -332,9 +316,9 @@ class RecommendService:
         ranked = self._rank(model, request, recent, has_features, now)
         version = model.version if model is not None else FALLBACK_VERSION
         if model is None:
-            self.metrics.fallbacks.labels(reason="no_model").inc()
+            self.metrics.fallback("no_model")
         elif ranked.cold_start:
-            self.metrics.fallbacks.labels(reason="cold_start").inc()
+            self.metrics.fallback("cold_start")
         items = [
             {"article_id": a, "score": s, "reason": r}
             for a, s, r in zip(ranked.article_ids, ranked.scores, ranked.reasons, strict=True)
@@ -442,7 +426,7 @@ class RecommendService:
     async def rollback(self) -> dict[str, Any]:
         from components.registry.gate import rollback
 
-        configure_mlflow(self.settings)
+        use_registry(self.settings.mlflow)
         replaced, restored = await asyncio.to_thread(rollback, self.settings.mlflow.model_name)
         await asyncio.to_thread(write_rollout, self.settings.redis, None, 0.0)
         self.canary_share = 0.0
@@ -455,13 +439,6 @@ def _freeze_heap() -> None:
     loop for 100-300 ms every so often, the service's p99 at 500 req/s (docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
-
-
-def configure_mlflow(settings: Settings) -> None:
-    import mlflow
-
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow.registry_uri or settings.mlflow.tracking_uri)
 
 
 def _online_reader(settings: Settings) -> Any:
@@ -479,4 +456,4 @@ def _write_parquet(table: Any, path: Path) -> None:
     tmp.replace(path)
 
 
-__all__ = ["Answer", "RecommendService", "bucket"]
+__all__ = ["Answer", "RecommendService"]
