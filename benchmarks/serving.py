@@ -30,17 +30,15 @@ from typing import Any
 import httpx
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
-from redis import Redis
 from rich.console import Console
 
-from components.config import Settings, load_settings
-from components.features.store import feature_store
+from components.config import Settings, load_settings, settings_env
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
 from components.testing.services import mlflow_store
-from components.testing.serving_world import ServedWorld, build_served_world, settings_env
+from components.testing.serving_world import ServedWorld, build_served_world, drop_served_state
 from components.training.train import Candidate
 
 HERE = Path(__file__).resolve().parent
@@ -205,20 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         broker.stop()
         if not args.keep:
             if settings is not None:
-                _cleanup(settings)
+                drop_served_state(settings)
             subprocess.run(["rm", "-rf", str(home)], check=False)
-
-
-def _cleanup(settings: Settings) -> None:
-    """Drop the benchmark's rows from the shared Redis (Feast project and reco keys)."""
-    try:
-        feature_store(settings).teardown()
-        with Redis.from_url(settings.redis.url) as client:
-            keys = list(client.scan_iter(match=f"{settings.redis.key_prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
-    except Exception as exc:  # never hide the result behind a clean-up failure
-        print(f"clean-up failed: {exc!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from components.config.settings import (
     RedisSettings,
     Settings,
     load_settings,
+    settings_env,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "RedisSettings",
     "Settings",
     "load_settings",
+    "settings_env",
 ]

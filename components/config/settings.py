@@ -152,6 +152,54 @@ class ServingSettings(_Section):
     impression_flush_ms: float = Field(default=100.0, gt=0)
     # Shadow mode: the share of requests also scored by the `challenger` (never served).
     shadow_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    # "wall": the service's clock. "request": a request's `context.now` (epoch seconds or ISO
+    # 8601) is the time it is served at, so a simulator can replay days in minutes
+    # (benchmarks/closed_loop.py). Never for production traffic: clients would pick the time.
+    clock: Literal["wall", "request"] = "wall"
+
+
+class ExplorationSettings(_Section):
+    """Exploration in the recommend service: a share of users (by a hash of user_id) gets
+    `slots` positions of each list filled by the policy from under-exposed live articles."""
+
+    # Share of users in the exploring arm; 0 turns exploration off.
+    share: float = Field(default=0.0, ge=0.0, le=1.0)
+    policy: Literal["thompson", "epsilon_greedy"] = "thompson"
+    # Positions per list the policy decides (spread over the list, never the first).
+    slots: int = Field(default=2, ge=1, le=20)
+    # epsilon-greedy: the chance a slot shows a uniformly drawn candidate instead of the model's.
+    epsilon: float = Field(default=0.2, gt=0.0, le=1.0)
+    # Candidates per slot: the model's item plus this many of the newest under-exposed live
+    # articles of its section that the reader has not read and the list does not hold.
+    pool_size: int = Field(default=30, ge=1, le=500)
+    # Articles with at least this many impressions in the window are exposed enough.
+    max_impressions: int = Field(default=100, ge=1)
+    # Exposure and click counts are summed over this many hours (a windowed posterior).
+    window_h: int = Field(default=72, ge=1, le=24 * 30)
+    # Beta prior of an article's CTR (mean alpha / (alpha + beta)).
+    prior_alpha: float = Field(default=1.0, gt=0.0)
+    prior_beta: float = Field(default=20.0, gt=0.0)
+    # Thompson sampling draws from a bank of this many posterior samples per article (redrawn
+    # at each refresh), which makes every propensity exact: the share of bank rows it wins.
+    draws: int = Field(default=256, ge=16, le=8_192)
+    refresh_s: float = Field(default=5.0, gt=0)
+    # Salt of the arm split: independent of the canary split.
+    salt: str = Field(default="explore", min_length=1)
+
+
+class FeedbackSettings(_Section):
+    """The feedback consumer (services/feedback): events.v1 into exposure and click counts
+    per article and hour, and recent reads per user, in Redis."""
+
+    group_id: str = "reco-feedback"
+    max_poll_records: int = Field(default=2_000, ge=1)
+    # An event id is remembered this long: a replay after a crash within it applies nothing twice.
+    dedup_ttl_s: int = Field(default=3 * 24 * 3600, ge=60)
+    # Hourly count buckets live this long (longer than any exploration window).
+    bucket_ttl_s: int = Field(default=31 * 24 * 3600, ge=3600)
+    # Recent reads kept per user (the recommend service excludes them).
+    recent_max: int = Field(default=500, ge=1, le=10_000)
+    metrics_port: int = Field(default=0, ge=0, le=65_535)
 
 
 class MonitoringSettings(_Section):
@@ -203,6 +251,7 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
             "collector": {"host": "0.0.0.0"},
             "serving": {"host": "0.0.0.0"},
             "ingestor": {"metrics_port": 9102},
+            "feedback": {"metrics_port": 9103},
             "features": {"registry": "postgresql+psycopg://reco@postgres:5432/reco"},
         }
     return {
@@ -243,6 +292,8 @@ class Settings(BaseSettings):
     orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -267,3 +318,18 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with explicit keyword overrides on top (tests, CLIs)."""
     return Settings(**overrides)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The RECO_* variables that reproduce `settings` in a child process."""
+    env: dict[str, str] = {"RECO_PROFILE": settings.profile.value, "RECO_HOME": settings.home}
+    for section, values in settings.model_dump().items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if value is None:
+                continue
+            if hasattr(value, "get_secret_value"):
+                value = value.get_secret_value()
+            env[f"RECO_{section.upper()}__{key.upper()}"] = str(value)
+    return env

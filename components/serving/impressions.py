@@ -40,6 +40,7 @@ def impression_records(
     propensities: Sequence[float],
     context: Mapping[str, Any],
     ts: datetime | None = None,
+    item_context: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """(key, value) Kafka records of one response's impressions, positions from 0.
 
@@ -48,22 +49,35 @@ def impression_records(
     a few microseconds instead of ten dict-and-dump rounds. The tests parse them back with the
     event model."""
     key = user_id.encode()
-    shared = orjson.dumps(
-        {
-            "type": EventType.IMPRESSION.value,
-            "user_id": user_id,
-            "ts": (ts or datetime.now(UTC)).isoformat(),
-            "request_id": request_id,
-            "model_version": model_version,
-            "context": dict(context),
-        }
-    )
-    tail = b"," + shared[1:]  # the shared object's members, after each event's own
+    members = {
+        "type": EventType.IMPRESSION.value,
+        "user_id": user_id,
+        "ts": (ts or datetime.now(UTC)).isoformat(),
+        "request_id": request_id,
+        "model_version": model_version,
+        "context": dict(context),
+    }
+
+    def tail_of(members: Mapping[str, Any]) -> bytes:
+        return b"," + orjson.dumps(members)[1:]  # the shared members, after each event's own
+
+    shared = tail_of(members)
+    # Positions with context of their own (exploration's slots) get their own tail.
+    tails = {
+        position: tail_of({**members, "context": {**context, **extra}})
+        for position, extra in (item_context or {}).items()
+    }
     return [
         (
             key,
             b'{"event_id":"%s","article_id":%s,"position":%d,"propensity":%s%s'
-            % (event_id.encode(), orjson.dumps(article), position, orjson.dumps(float(propensity)), tail),
+            % (
+                event_id.encode(),
+                orjson.dumps(article),
+                position,
+                orjson.dumps(float(propensity)),
+                tails.get(position, shared),
+            ),
         )
         for position, (article, propensity, event_id) in enumerate(
             zip(article_ids, propensities, uuid4_strings(len(article_ids)), strict=True)

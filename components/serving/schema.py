@@ -5,6 +5,7 @@ operator can tighten them without a code change."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -22,8 +23,9 @@ from components.events.errors import FieldError, from_pydantic
 from components.events.schema import ContextValue, check_context
 
 Identifier = Annotated[StrictStr, Field(pattern=r"^[!-~]{1,128}$")]
-# The impression events carry the request's context plus the service's own keys.
-REQUEST_CONTEXT_MAX_KEYS = 12
+# The impression events carry the request's context plus the service's own keys (variant, k,
+# and with exploration arm, policy, explore_p, model_item): 10 + 6 is the events' limit of 16.
+REQUEST_CONTEXT_MAX_KEYS = 10
 DEFAULT_MAX_K = 100
 DEFAULT_MAX_EXCLUDE = 500
 
@@ -79,3 +81,22 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 def parse_request(body: bytes, *, max_k: int, max_exclude: int) -> RecommendRequest:
     """Raises ValidationError (see `field_errors`)."""
     return RecommendRequest.model_validate_json(body, context={"max_k": max_k, "max_exclude": max_exclude})
+
+
+def served_at(request: RecommendRequest) -> float:
+    """`context.now` (epoch seconds, or ISO 8601 with a zone) as epoch seconds: the time a
+    request is served at under the request clock. Raises ValueError saying what is wrong."""
+    value = request.context.get("now")
+    if value is None:
+        raise ValueError("required when the service runs on the request clock")
+    if isinstance(value, bool):
+        raise ValueError("must be epoch seconds or an ISO 8601 timestamp")
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError("timestamp must carry a zone")
+    return parsed.timestamp()

@@ -24,11 +24,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
+from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from components.config import Settings
-from components.features.recent import read_recent, recent_key
+from components.exploration import (
+    EpsilonGreedy,
+    ExplorationPolicy,
+    ExposureStats,
+    ThompsonSampling,
+    explore_positions,
+    explore_slate,
+    under_exposed,
+)
+from components.feedback.counts import read_exposure
+from components.feedback.recent import read_recent, recent_key
 from components.lake import LakeStore
 from components.lake.catalog import catalog_version, read_catalog
 from components.registry.rollout import read_rollout_async, write_rollout
@@ -37,7 +49,7 @@ from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
 from components.serving.model_store import ModelStore, RegistryUnavailableError, use_registry
 from components.serving.ranking import Ranked, ServingModel, rank
-from components.serving.routing import CANARY, CHAMPION, FALLBACK, variant_for
+from components.serving.routing import CANARY, CHAMPION, FALLBACK, bucket, variant_for
 from components.serving.schema import RecommendRequest
 from components.streaming import EventProducer
 
@@ -47,8 +59,8 @@ CATALOGUE_CACHE = "catalogue.parquet"
 FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
 CHALLENGER = "challenger"
-# Deterministic ranking: every served item was the only choice (exploration changes this).
-GREEDY_PROPENSITY = 1.0
+# Exploration arms (by a hash of user_id) and the reason given for an explored item.
+GREEDY, EXPLORE = "greedy", "explore"
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Answer:
     variant: str
     request_id: str
     latency_ms: float
+    arm: str = GREEDY
     # For the caller's background work (shadow scoring) after the response is sent.
     shadow: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
@@ -68,6 +81,7 @@ class Answer:
             "variant": self.variant,
             "request_id": self.request_id,
             "latency_ms": self.latency_ms,
+            "arm": self.arm,
         }
 
 
@@ -86,6 +100,8 @@ class RecommendService:
         )
         # Background polls may wait longer than a request would.
         self.redis_slow = AsyncRedis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5)
+        # Exposure counts are read and parsed in a thread (tens of thousands of hash fields).
+        self.redis_sync = Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5)
         self.producer = EventProducer(settings.kafka, ensure=[settings.kafka.events_topic])
         self.impressions = ImpressionLog(
             self.producer,
@@ -102,6 +118,18 @@ class RecommendService:
         self._catalogue_version: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
+        self.exploration = settings.exploration
+        self.explorer: ExplorationPolicy | None = None
+        self.explore_pools: dict[str, list[str]] = {}
+        self._rng = np.random.default_rng()
+        # The request clock's latest reading (RECO_SERVING__CLOCK=request).
+        self._request_now = 0.0
+
+    def clock(self) -> float:
+        """Now, in epoch seconds: the wall clock, or the latest request's `context.now`."""
+        if self.serving.clock == "request" and self._request_now:
+            return self._request_now
+        return time.time()
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +140,8 @@ class RecommendService:
         await self.refresh_items()
         await self.reload_models()
         await self.refresh_rollout()
+        if self.exploration.share > 0:
+            await self.refresh_exploration()
         with contextlib.suppress(Exception):
             await self.producer.start()
         loops = [
@@ -120,6 +150,8 @@ class RecommendService:
             (self.refresh_catalogue, self.serving.catalogue_refresh_s),
             (self.refresh_items, self.serving.item_refresh_s),
         ]
+        if self.exploration.share > 0:
+            loops.append((self.refresh_exploration, self.exploration.refresh_s))
         self._tasks = [asyncio.create_task(self._every(fn, s)) for fn, s in loops]
         self._tasks.append(asyncio.create_task(self.impressions.run()))
         _freeze_heap()
@@ -134,6 +166,7 @@ class RecommendService:
         await self.producer.stop()
         await self.redis.aclose()
         await self.redis_slow.aclose()
+        self.redis_sync.close()
 
     async def _every(self, fn: Callable[[], Awaitable[Any]], seconds: float) -> None:
         while True:
@@ -158,7 +191,7 @@ class RecommendService:
         """Re-read the lake's catalogue when its manifest says it changed (a rebuild costs
         tens of milliseconds of the event loop; the manifest read costs one small file)."""
         cache = self.models_store.cache_dir / CATALOGUE_CACHE
-        now = time.time()
+        now = self.clock()
         try:
             version = await asyncio.to_thread(catalog_version, self.lake)
             if version is not None and version == self._catalogue_version and len(self.catalogue):
@@ -181,7 +214,7 @@ class RecommendService:
     def _swap_catalogue(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self.models = {alias: m.rebind(catalogue) for alias, m in self.models.items()}
-        self.metrics.catalogue_live.set(int(catalogue.live(time.time()).sum()))
+        self.metrics.catalogue_live.set(int(catalogue.live(self.clock()).sum()))
 
     async def connect_features(self) -> None:
         if self.reader is not None:
@@ -198,7 +231,7 @@ class RecommendService:
             await self.connect_features()
             if self.reader is None:
                 return
-        now = time.time()
+        now = self.clock()
         catalogue = self.catalogue
         ids = [str(a) for a in catalogue.article_ids[catalogue.live(now)]]
         rows: list[dict[str, Any]] = []
@@ -227,6 +260,48 @@ class RecommendService:
             self._flag("redis", None)  # answered again: requests will use it as well
         self.canary_share = rollout.canary_share
         self.metrics.canary_share.set(self.canary_share)
+
+    async def refresh_exploration(self) -> None:
+        """Exposure and click counts of the live articles over the window (written by the
+        feedback consumer) into a fresh policy and pool, swapped in by reference."""
+        cfg = self.exploration
+        now = self.clock()
+        catalogue = self.catalogue
+        live = catalogue.live(now)
+        try:
+            counts = await asyncio.to_thread(
+                read_exposure, self.redis_sync, self.settings.redis.key_prefix, now, cfg.window_h
+            )
+        except Exception as exc:
+            self._flag("exploration", f"exposure counts unreadable: {exc!r}")
+            return
+        live_ids = [str(a) for a in catalogue.article_ids[live]]
+        stats = ExposureStats.from_counts({a: counts.get(a, (0.0, 0.0)) for a in live_ids})
+        policy: ExplorationPolicy
+        if cfg.policy == "thompson":
+            policy = await asyncio.to_thread(
+                ThompsonSampling,
+                stats,
+                prior_alpha=cfg.prior_alpha,
+                prior_beta=cfg.prior_beta,
+                draws=cfg.draws,
+                seed=int(self._rng.integers(2**63)),
+            )
+        else:
+            policy = EpsilonGreedy(cfg.epsilon)
+        # One pool per section, newest under-exposed first: a slot explores the section of
+        # the model's item it may replace (what the reader reads), not the whole catalogue.
+        pools: dict[str, list[str]] = {}
+        ordered = under_exposed(stats, live_ids, catalogue.published_s[live], cfg.max_impressions)
+        for article in ordered:
+            pools.setdefault(str(catalogue.category[catalogue.index[article]]), []).append(article)
+        self.explorer, self.explore_pools = policy, pools
+        self._flag("exploration", None)
+
+    def _pool_for(self, article_id: str) -> list[str]:
+        catalogue = self.catalogue
+        row = catalogue.index.get(article_id)
+        return [] if row is None else self.explore_pools.get(str(catalogue.category[row]), [])
 
     async def reload_models(self) -> dict[str, str]:
         """Resolve the aliases; load any version not loaded yet; swap. Returns alias -> version."""
@@ -307,31 +382,63 @@ class RecommendService:
         champion = self.models.get(CHAMPION)
         return (CHAMPION, champion) if champion is not None else (FALLBACK, None)
 
-    async def recommend(self, request: RecommendRequest) -> Answer:
+    async def recommend(self, request: RecommendRequest, now: float | None = None) -> Answer:
+        """Rank for `request` at `now` (epoch seconds; the service's clock when None)."""
         started = time.perf_counter()
         request_id = os.urandom(16).hex()
         has_features, recent = await self._user_state(request.user_id)
         variant, model = self._choose(request.user_id)
-        now = time.time()
+        context = {**request.context, "variant": variant, "k": request.k}
+        if now is None:
+            now = self.clock()
+        else:
+            self._request_now = max(self._request_now, now)
+            context.pop("now", None)  # the impression's ts says it
         ranked = self._rank(model, request, recent, has_features, now)
         version = model.version if model is not None else FALLBACK_VERSION
         if model is None:
             self.metrics.fallback("no_model")
         elif ranked.cold_start:
             self.metrics.fallback("cold_start")
+        article_ids, scores, reasons = ranked.article_ids, ranked.scores, ranked.reasons
+        # Deterministic ranking: every served item was the only choice.
+        propensities = [1.0] * len(article_ids)
+        arm, item_context = GREEDY, None
+        explorer = self.explorer
+        if explorer is not None and self.exploration.share > 0 and article_ids:
+            arm = (
+                EXPLORE if bucket(request.user_id, self.exploration.salt) < self.exploration.share else GREEDY
+            )
+            slate = explore_slate(
+                article_ids,
+                self._pool_for,
+                explorer,
+                explore_positions(request.k, self.exploration.slots),
+                pool_size=self.exploration.pool_size,
+                banned={*request.exclude, *recent},
+                rng=self._rng if arm == EXPLORE else None,  # greedy: only log the explorer's odds
+            )
+            article_ids, propensities = slate.article_ids, slate.propensities
+            scores, reasons = list(scores), list(reasons)
+            item_context = {}
+            for position, (p, model_item) in slate.explored.items():
+                item_context[position] = {"explore_p": round(p, 9), "model_item": model_item}
+                if not model_item:
+                    scores[position], reasons[position] = p, EXPLORE
+            context["arm"], context["policy"] = arm, explorer.name
         items = [
             {"article_id": a, "score": s, "reason": r}
-            for a, s, r in zip(ranked.article_ids, ranked.scores, ranked.reasons, strict=True)
+            for a, s, r in zip(article_ids, scores, reasons, strict=True)
         ]
-        context = {**request.context, "variant": variant, "k": request.k}
         records = impression_records(
             user_id=request.user_id,
-            article_ids=ranked.article_ids,
+            article_ids=article_ids,
             request_id=request_id,
             model_version=version,
-            propensities=[GREEDY_PROPENSITY] * len(ranked.article_ids),
+            propensities=propensities,
             context=context,
             ts=datetime.fromtimestamp(now, tz=UTC),
+            item_context=item_context,
         )
         self.impressions.add(records)
         latency = time.perf_counter() - started
@@ -343,12 +450,12 @@ class RecommendService:
             and self.serving.shadow_share > 0
             and random.random() < self.serving.shadow_share
         ):
-            served = ranked.article_ids
+            served = article_ids
 
             async def shadow() -> None:
                 self._shadow(challenger, request, recent, has_features, served, now)
 
-        return Answer(items, version, variant, request_id, round(latency * 1000, 3), shadow)
+        return Answer(items, version, variant, request_id, round(latency * 1000, 3), arm, shadow)
 
     def _rank(
         self,
@@ -404,7 +511,12 @@ class RecommendService:
             "ready": ready,
             "models": self.loaded_versions(),
             "canary_share": self.canary_share,
-            "catalogue_live": int(self.catalogue.live(time.time()).sum()),
+            "catalogue_live": int(self.catalogue.live(self.clock()).sum()),
+            "exploration": {
+                "share": self.exploration.share if self.explorer is not None else 0.0,
+                "policy": self.explorer.name if self.explorer is not None else None,
+                "pool": sum(len(p) for p in self.explore_pools.values()),
+            },
             "degraded": sorted(self.degraded),
             "problems": dict(sorted(self.degraded.items())),
             "impressions": {

@@ -167,6 +167,24 @@ class TrafficGenerator:
         for day in range(self.config.days):
             yield self.simulate_day(day)
 
+    def direct_view(
+        self, user: str, live: np.ndarray, t: float, rng: np.random.Generator
+    ) -> tuple[int, str, int] | None:
+        """At the end of a session a reader may open an article directly (search, social),
+        by taste and appeal: (article, referrer, read ms), or None. Marks it read."""
+        if not (rng.random() < DIRECT_VIEW_PROBABILITY and len(live)):
+            return None
+        model, catalogue = self.model, self.world.catalogue
+        prefs = model.preferences(user, t)
+        weights = np.exp(catalogue.appeal[live]) * prefs[catalogue.category[live]]
+        article = int(live[rng.choice(len(live), p=weights / weights.sum())])
+        if model.has_read(user, article):
+            return None
+        model.mark_read(user, article)
+        referrer = "search" if rng.random() < 0.5 else "social"
+        (read_ms,) = model.dwell_ms_idx(np.array([article]), rng)
+        return article, referrer, int(read_ms)
+
     def simulate_day(self, day: int) -> DayTraffic:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, 3, day])
@@ -221,16 +239,11 @@ class TrafficGenerator:
                     t += 0.4 + dwell[slot] / 1_000.0
                     emit("dwell", user, article, t, {"dwell_ms": int(dwell[slot])})
                     t += rng.uniform(1.0, 4.0)
-            if rng.random() < DIRECT_VIEW_PROBABILITY and len(live):
-                prefs = model.preferences(user, t)
-                weights = np.exp(catalogue.appeal[live]) * prefs[catalogue.category[live]]
-                article = int(live[rng.choice(len(live), p=weights / weights.sum())])
-                if not model.has_read(user, article):
-                    model.mark_read(user, article)
-                    referrer = "search" if rng.random() < 0.5 else "social"
-                    emit("view", user, article, t, {"context": {"device": device, "referrer": referrer}})
-                    (read_ms,) = model.dwell_ms_idx(np.array([article]), rng)
-                    emit("dwell", user, article, t + read_ms / 1_000.0, {"dwell_ms": int(read_ms)})
+            direct = self.direct_view(user, live, t, rng)
+            if direct is not None:
+                article, referrer, read_ms = direct
+                emit("view", user, article, t, {"context": {"device": device, "referrer": referrer}})
+                emit("dwell", user, article, t + read_ms / 1_000.0, {"dwell_ms": read_ms})
             if session.first_visit and rng.random() < cfg.visitor_retention:
                 returning_visitors.append(user)
         model.register_many(returning_visitors)

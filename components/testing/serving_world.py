@@ -4,12 +4,14 @@ model registered and made champion. For the service's tests and its benchmark.""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from components.config import Settings
 from components.features.build import build_features
+from components.features.store import feature_store
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog
 from components.lake.silver import load_silver_frame
@@ -55,16 +57,15 @@ def build_served_world(
     return ServedWorld(dates=dates, known_users=users, catalogue_ids=ids, champion_version=version)
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The RECO_* variables that reproduce `settings` in a child process."""
-    env: dict[str, str] = {"RECO_PROFILE": settings.profile.value, "RECO_HOME": settings.home}
-    for section, values in settings.model_dump().items():
-        if not isinstance(values, dict):
-            continue
-        for key, value in values.items():
-            if value is None:
-                continue
-            if hasattr(value, "get_secret_value"):
-                value = value.get_secret_value()
-            env[f"RECO_{section.upper()}__{key.upper()}"] = str(value)
-    return env
+def drop_served_state(settings: Settings) -> None:
+    """Drop a benchmark's rows from the shared Redis: its Feast project and its reco keys."""
+    from redis import Redis
+
+    try:
+        feature_store(settings).teardown()
+        with Redis.from_url(settings.redis.url) as client:
+            keys = list(client.scan_iter(match=f"{settings.redis.key_prefix}*", count=5_000))
+            for start in range(0, len(keys), 5_000):
+                client.delete(*keys[start : start + 5_000])
+    except Exception as exc:  # never hide a result behind a clean-up failure
+        print(f"clean-up failed: {exc!r}", file=sys.stderr)

@@ -31,7 +31,7 @@ from components.config import Settings
 from components.events import FieldError
 from components.intake import BodyError, read_bounded_body
 from components.serving.metrics import ServingMetrics
-from components.serving.schema import field_errors, parse_request
+from components.serving.schema import field_errors, parse_request, served_at
 from components.serving.service import RecommendService
 
 log = logging.getLogger("reco.recommender")
@@ -71,8 +71,14 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
             return invalid([exc.error])
         except ValidationError as exc:
             return invalid(field_errors(exc))
+        now = None
+        if limits.clock == "request":
+            try:
+                now = served_at(parsed)
+            except ValueError as exc:
+                return invalid([FieldError("context.now", str(exc), "invalid")])
         try:
-            answer = await service.recommend(parsed)
+            answer = await service.recommend(parsed, now=now)
         except Exception:
             metrics.requests.labels(variant="none", outcome="error").inc()
             metrics.errors.labels(kind="internal").inc()

@@ -23,19 +23,21 @@ from mlflow import MlflowClient
 from redis import Redis
 from starlette.testclient import TestClient
 
-from components.config import Settings, load_settings
+from components.config import Settings, load_settings, settings_env
+from components.config.settings import ExplorationSettings
 from components.events import Event
-from components.features.recent import record_reads
+from components.feedback.recent import record_reads
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog, write_catalog
 from components.registry.gate import set_champion
 from components.registry.tracking import CANARY, configure
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
+from components.serving.routing import bucket
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
 from components.testing.kafka_read import read_topic
-from components.testing.serving_world import ServedWorld, build_served_world, settings_env
+from components.testing.serving_world import ServedWorld, build_served_world
 from components.training.pipeline import train_and_register
 from components.training.train import Candidate
 from services.recommender.app import create_app
@@ -285,7 +287,64 @@ def test_every_answer_logs_its_impressions_to_kafka(env: Env, client: TestClient
     assert {e.model_version for e in events} == {answer["model_version"]}
     assert {e.propensity for e in events} == {1.0}
     assert all(e.context == {"page": "home", "variant": "champion", "k": 4} for e in events)
+    assert answer["arm"] == "greedy"  # exploration is off by default
     assert {r.key for r in mine} == {user.encode()}  # keyed by reader, as the contract says
+
+
+def test_exploring_arm_fills_its_slots_and_logs_exact_propensities(env: Env) -> None:
+    """Half the readers explore (by user hash): positions 7 and 9 are drawn by Thompson
+    sampling from the model's item and the least exposed articles. Every impression logs its
+    propensity; the greedy arm logs the explorer's odds of keeping the model's items, and the
+    request clock serves at the time the request names."""
+    settings = env.settings.model_copy(
+        update={
+            "exploration": ExplorationSettings(share=0.5, slots=2, pool_size=5, refresh_s=0.2),
+            "serving": env.settings.serving.model_copy(update={"clock": "request"}),
+        }
+    )
+    at = time.time() - 3_600
+    users = env.world.known_users[:60]
+    arms = {u: "explore" if bucket(u, "explore") < 0.5 else "greedy" for u in users}
+    assert set(arms.values()) == {"explore", "greedy"}
+    with TestClient(create_app(settings)) as client:
+        missing = client.post("/recommend", json={"user_id": users[0]})
+        assert missing.status_code == 422 and missing.json()["error"]["field"] == "context.now"
+        answers = {u: ask(client, user_id=u, k=10, context={"now": at, "page": "home"}) for u in users}
+    live = live_ids(env, datetime.fromtimestamp(at, UTC))
+    explored = 0
+    for user, answer in answers.items():
+        assert answer["arm"] == arms[user]
+        reasons = [item["reason"] for item in answer["items"]]
+        assert {item["article_id"] for item in answer["items"]} <= live
+        assert all(r != "explore" for i, r in enumerate(reasons) if i not in (7, 9))
+        if arms[user] == "greedy":
+            assert "explore" not in reasons
+        explored += reasons.count("explore")
+    assert explored > 0  # with no counts yet, the model's item wins a slot 1 time in 6
+    wanted = {a["request_id"]: a for a in answers.values()}
+    deadline = time.monotonic() + 20
+    logged: list[Event] = []
+    while time.monotonic() < deadline and len(logged) < 10 * len(wanted):
+        records = asyncio.run(
+            read_topic(env.settings.kafka.bootstrap_servers, env.settings.kafka.events_topic)
+        )
+        logged = [e for e in (Event.model_validate_json(r.value) for r in records) if e.request_id in wanted]
+    assert len(logged) == 10 * len(wanted)
+    for event in logged:
+        answer = wanted[str(event.request_id)]
+        item = answer["items"][event.position or 0]
+        assert event.article_id == item["article_id"]
+        assert event.ts == datetime.fromtimestamp(at, UTC).replace(microsecond=event.ts.microsecond)
+        assert event.context["arm"] == answer["arm"] and event.context["policy"] == "thompson"
+        assert "now" not in event.context
+        if event.position in (7, 9):
+            p = event.context["explore_p"]
+            assert isinstance(p, float) and 0 < p <= 1
+            assert event.context["model_item"] == (item["reason"] != "explore")
+            # what served it: the explorer in the exploring arm, the model (p = 1) otherwise
+            assert event.propensity == (p if answer["arm"] == "explore" else 1.0)
+        else:
+            assert event.propensity == 1.0 and "explore_p" not in event.context
 
 
 def test_admin_needs_the_token_and_sets_the_canary_share(env: Env, client: TestClient) -> None:

@@ -1,0 +1,50 @@
+"""Experiment readout: intervals and tests against known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from components.evaluation.experiment import group_counts, readout
+from components.evaluation.logged import join_clicks
+
+
+def test_readout_matches_the_textbook_two_proportion_test() -> None:
+    results = readout({"greedy": (500, 10_000, 400), "explore": (500, 10_000, 470)}, control="greedy")
+    control, treatment = results
+    assert control.group == "greedy" and control.lift is None and control.ctr == 0.04
+    # pooled two-proportion z by hand
+    p = 870 / 20_000
+    z = (0.047 - 0.04) / np.sqrt(p * (1 - p) * (2 / 10_000))
+    assert treatment.z == pytest.approx(z)
+    assert treatment.p_value == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))  # two-sided
+    assert treatment.lift == pytest.approx(0.175)
+    assert treatment.significant is True  # p = 0.012
+    # Wilson interval holds the estimate and is inside [0, 1]
+    assert 0 < control.ci_low < 0.04 < control.ci_high < 1
+
+
+def test_equal_groups_are_not_significant_and_bad_counts_name_the_group() -> None:
+    same = readout({"a": (10, 5_000, 200), "b": (10, 5_000, 200)}, control="a")[1]
+    assert same.z == 0 and same.p_value == pytest.approx(1.0) and same.significant is False
+    with pytest.raises(ValueError, match="control: group 'c'"):
+        readout({"a": (1, 10, 1)}, control="c")
+    with pytest.raises(ValueError, match=r"counts\['b'\]"):
+        readout({"a": (1, 10, 1), "b": (1, 10, 11)}, control="a")
+
+
+def test_group_counts_from_logged_impressions() -> None:
+    events = []
+    for i in range(40):
+        arm = "explore" if i % 2 else "greedy"
+        events.append({"event_id": f"i{i}", "type": "impression", "user_id": f"u{i % 4}", "article_id": "a",
+                       "ts": "2026-11-20T08:00:00+00:00", "request_id": f"r{i}", "position": 0,
+                       "model_version": "1", "propensity": 1.0, "context": {"arm": arm, "variant": "champion"}})  # fmt: skip
+        if i % 5 == 0:
+            events.append({"event_id": f"c{i}", "type": "click", "user_id": f"u{i % 4}", "article_id": "a",
+                           "ts": "2026-11-20T08:00:01+00:00", "request_id": f"r{i}", "position": 0})  # fmt: skip
+    counts = group_counts(join_clicks(events), "arm")
+    # clicks at i = 0, 10, 20, 30 (greedy) and 5, 15, 25, 35 (explore)
+    assert counts == {"explore": (2, 20, 4), "greedy": (2, 20, 4)}

@@ -1,0 +1,24 @@
+"""Exploration: which slots of a ranked list go to under-exposed articles, and with what
+probability each served item was shown (its propensity, logged with the impression)."""
+
+from components.exploration.policy import (
+    EpsilonGreedy,
+    ExplorationPolicy,
+    ExposureStats,
+    Slate,
+    ThompsonSampling,
+    explore_positions,
+    explore_slate,
+    under_exposed,
+)
+
+__all__ = [
+    "EpsilonGreedy",
+    "ExplorationPolicy",
+    "ExposureStats",
+    "Slate",
+    "ThompsonSampling",
+    "explore_positions",
+    "explore_slate",
+    "under_exposed",
+]

@@ -1,0 +1,172 @@
+"""Exposure and click counts per article and event-time hour, and recent reads per user.
+
+Layout (prefix = RECO_REDIS__KEY_PREFIX):
+    {prefix}fb:{hour}            hash  i:{article} -> impressions, c:{article} -> clicks
+    {prefix}recent:{user}        list  recent reads, newest first (components.feedback.recent.py)
+    {prefix}fb:seen:{event_id}   string, expires: the event was applied
+
+Each event is applied by one Lua script that first claims its event id (SET NX) and only then
+counts it, so applying an event twice (a replay after a crash, a redelivery) changes nothing,
+and an event is never half applied. Counts are keyed by the event's own hour, not by arrival,
+so a windowed read ("the last 72 hours at time t") means the same thing live and in a replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from components.config import Settings
+from components.events.errors import FieldError
+from components.feedback.recent import RECENT_TTL_S, recent_key
+
+# KEYS: seen, bucket, recent. ARGV: seen_ttl, count field ("" for none), bucket_ttl,
+# article ("" for no read), recent_max, recent_ttl.
+_APPLY = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+if ARGV[2] ~= '' then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+if ARGV[4] ~= '' then
+  redis.call('LREM', KEYS[3], 0, ARGV[4])
+  redis.call('LPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+  redis.call('EXPIRE', KEYS[3], ARGV[6])
+end
+return 1
+"""
+
+# An impression counts as exposure, a click as a click; clicks and views are reads.
+_COUNTED = {"impression": "i:", "click": "c:"}
+_READS = frozenset({"click", "view"})
+_TYPES = frozenset({"impression", "click", "view", "dwell"})
+
+
+def bucket_key(prefix: str, hour: int) -> str:
+    return f"{prefix}fb:{hour}"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    event_id: str
+    type: str
+    user_id: str
+    article_id: str
+    hour: int  # event time, hours since the epoch
+
+
+def parse_feedback(raw: bytes) -> Feedback | FieldError:
+    """The fields the counts need, or the first field that is missing or malformed. The events
+    on the topic passed the collector's contract or come from the recommend service; this is
+    a guard, not a second validation."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return FieldError("$", f"not JSON: {exc}")
+    if not isinstance(doc, dict):
+        return FieldError("$", "not a JSON object")
+    for name in ("event_id", "type", "user_id", "article_id", "ts"):
+        value = doc.get(name)
+        if not isinstance(value, str) or not value:
+            return FieldError(name, "missing or not a non-empty string")
+    if doc["type"] not in _TYPES:
+        return FieldError("type", f"unknown event type {doc['type']!r}")
+    try:
+        ts = datetime.fromisoformat(doc["ts"])
+    except ValueError:
+        return FieldError("ts", f"not an ISO 8601 timestamp: {doc['ts'][:40]!r}")
+    if ts.tzinfo is None:
+        return FieldError("ts", "timestamp must carry a zone")
+    return Feedback(
+        doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(ts.timestamp() // 3600)
+    )
+
+
+@dataclass
+class WriteStats:
+    applied: int = 0
+    duplicates: int = 0
+    invalid: list[FieldError] = field(default_factory=list)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: WriteStats) -> None:
+        self.applied += other.applied
+        self.duplicates += other.duplicates
+        self.invalid.extend(other.invalid)
+        for kind, n in other.by_type.items():
+            self.by_type[kind] = self.by_type.get(kind, 0) + n
+
+
+class FeedbackWriter:
+    def __init__(self, client: AsyncRedis, settings: Settings):
+        self.client = client
+        self.prefix = settings.redis.key_prefix
+        self.cfg = settings.feedback
+        self._script = client.register_script(_APPLY)
+
+    async def apply(self, raws: Sequence[bytes]) -> WriteStats:
+        """Apply a batch in one pipelined round trip; returns what was new, what was a
+        duplicate and what was malformed (each with the field and reason). Raises if Redis
+        fails: the caller must not commit the batch's offsets then."""
+        stats = WriteStats()
+        parsed: list[Feedback] = []
+        for raw in raws:
+            item = parse_feedback(raw)
+            if isinstance(item, FieldError):
+                stats.invalid.append(item)
+            else:
+                parsed.append(item)
+        if not parsed:
+            return stats
+        cfg, prefix = self.cfg, self.prefix
+        async with self.client.pipeline(transaction=False) as pipe:
+            for event in parsed:
+                counted = _COUNTED.get(event.type)
+                read = event.type in _READS
+                await self._script(
+                    keys=[
+                        f"{prefix}fb:seen:{event.event_id}",
+                        bucket_key(prefix, event.hour),
+                        recent_key(prefix, event.user_id),
+                    ],
+                    args=[
+                        cfg.dedup_ttl_s,
+                        f"{counted}{event.article_id}" if counted else "",
+                        cfg.bucket_ttl_s,
+                        event.article_id if read else "",
+                        cfg.recent_max,
+                        RECENT_TTL_S,
+                    ],
+                    client=pipe,
+                )
+            results = await pipe.execute()
+        for event, applied in zip(parsed, results, strict=True):
+            if applied:
+                stats.applied += 1
+                stats.by_type[event.type] = stats.by_type.get(event.type, 0) + 1
+            else:
+                stats.duplicates += 1
+        return stats
+
+
+def read_exposure(client: Redis, prefix: str, now_s: float, window_h: int) -> dict[str, tuple[float, float]]:
+    """Impressions and clicks per article over the `window_h` event-time hours up to `now_s`."""
+    last = int(now_s // 3600)
+    with client.pipeline(transaction=False) as pipe:
+        for hour in range(last - window_h + 1, last + 1):
+            pipe.hgetall(bucket_key(prefix, hour))
+        buckets: list[dict[bytes, bytes]] = pipe.execute()
+    impressions: dict[str, float] = {}
+    clicks: dict[str, float] = {}
+    for bucket in buckets:
+        for name, value in bucket.items():
+            kind, article = name[:2], name[2:].decode()
+            target = impressions if kind == b"i:" else clicks
+            target[article] = target.get(article, 0.0) + float(value)
+    return {a: (impressions.get(a, 0.0), clicks.get(a, 0.0)) for a in impressions.keys() | clicks.keys()}

@@ -1,0 +1,124 @@
+"""Online experiment readout from the event stream:
+`./pants run pipelines/experiment/main.py [-- --by arm --control greedy --since 2026-11-20T00:00:00Z]`
+
+Replays events.v1 from the start of the topic, joins each click to its impression (request
+id, position), and prints the CTR per group with a Wilson interval and each group against the
+control with a two-proportion z-test. With `--explore-share`, also the off-policy (SNIPS and
+IPS) estimate of the exploring arm's CTR from both arms' logs. The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from components.config import load_settings
+from components.evaluation.experiment import group_counts, readout
+from components.evaluation.logged import LoggedImpressions, exploring_policy_odds, join_clicks
+from components.evaluation.off_policy import ips, snips
+from components.streaming.replay import read_events
+from pipelines.cli import utc_time
+
+CONTROLS = {"arm": "greedy", "variant": "champion", "variant/arm": "champion/greedy"}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--by", choices=["arm", "variant", "variant/arm", "model_version"], default="arm")
+    p.add_argument("--control", default=None, help="control group (default: greedy / champion)")
+    p.add_argument("--since", type=utc_time, default=None, help="only impressions at or after this time")
+    p.add_argument("--until", type=utc_time, default=None, help="only impressions before this time")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--explore-share", type=float, default=None,
+                   help="the exploring arm's share of users: adds its off-policy CTR estimate")  # fmt: skip
+    return p
+
+
+def report(logged: LoggedImpressions, by: str, control: str, alpha: float,
+           explore_share: float | None) -> dict[str, Any]:  # fmt: skip
+    groups = readout(group_counts(logged, by), control, alpha=alpha)
+    result: dict[str, Any] = {
+        "by": by,
+        "control": control,
+        "impressions": len(logged),
+        "orphan_clicks": logged.orphan_clicks,
+        "groups": [g.as_dict() for g in groups],
+    }
+    if explore_share is not None:
+        target, logging = exploring_policy_odds(logged, explore_share)
+        result["off_policy_explore_ctr"] = {
+            "snips": snips(logged.clicked, target, logging).as_dict(),
+            "ips": ips(logged.clicked, target, logging).as_dict(),
+        }
+    return result
+
+
+def _window(since: datetime | None, until: datetime | None) -> Any:
+    low = since.timestamp() if since else float("-inf")
+    high = until.timestamp() if until else float("inf")
+
+    def keep(event: dict[str, Any]) -> bool:
+        if event.get("type") not in ("impression", "click"):
+            return False
+        try:
+            ts = datetime.fromisoformat(event["ts"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return False
+        # Clicks come a little after their impression: keep them past the window's end.
+        return low <= ts and (ts < high or event["type"] == "click")
+
+    return keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = load_settings()
+    console = Console(stderr=True)
+    control = args.control or CONTROLS.get(args.by)
+    if control is None:
+        console.print("[red]error:[/red] --control: name the control group for --by model_version")
+        return 2
+    topic = settings.kafka.events_topic
+    with console.status(f"replaying {topic} from {settings.kafka.bootstrap_servers}"):
+        events, malformed = asyncio.run(
+            read_events(settings.kafka, topic, keep=_window(args.since, args.until))
+        )
+    logged = join_clicks(events)
+    if not len(logged):
+        console.print(f"[red]error:[/red] no impressions in {topic} for that window")
+        return 1
+    try:
+        result = report(logged, args.by, control, args.alpha, args.explore_share)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    result["malformed_records"] = malformed
+    table = Table(title=f"CTR by {args.by} ({len(logged):,} impressions)")
+    for column in ("group", "users", "impressions", "clicks", "CTR", "95% CI", "lift", "p-value"):
+        table.add_column(column, justify="left" if column == "group" else "right")
+    for g in result["groups"]:
+        table.add_row(
+            g["group"], f"{g['users']:,}", f"{g['impressions']:,}", f"{g['clicks']:,}", f"{g['ctr']:.4f}",
+            f"{g['ci_low']:.4f}-{g['ci_high']:.4f}",
+            "control" if g["lift"] is None else f"{g['lift']:+.1%}",
+            "" if g["p_value"] is None else f"{g['p_value']:.3g}{' *' if g['significant'] else ''}",
+        )  # fmt: skip
+    console.print(table)
+    if "off_policy_explore_ctr" in result:
+        s = result["off_policy_explore_ctr"]["snips"]
+        console.print(
+            f"exploring arm, SNIPS from both arms' logs: {s['value']:.4f} ({s['ci_low']:.4f}-{s['ci_high']:.4f})"
+        )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
