@@ -19,6 +19,8 @@
             pkgs.postgresql_15
             pkgs.kubectl
             pkgs.kustomize
+            pkgs.buildah
+            pkgs.skopeo
             pkgs.git
           ];
           # Same settings as pants.toml / .ci/run expect.

@@ -64,6 +64,7 @@ class BronzeIngestor:
         self._flush_lock = asyncio.Lock()
         self._last_flush = time.monotonic()
         self.total_records = 0
+        self.last_progress = time.monotonic()  # liveness: the loop polled lately
 
     async def flush(self) -> FlushStats | None:
         async with self._flush_lock:
@@ -128,6 +129,7 @@ class BronzeIngestor:
                     polled = await self.consumer.getmany(
                         timeout_ms=200, max_records=self.settings.ingestor.max_poll_records
                     )
+                    self.last_progress = time.monotonic()
                 except KafkaError as exc:
                     log.warning("poll failed (%r); retrying", exc)
                     await asyncio.sleep(0.5)

@@ -11,18 +11,15 @@ import asyncio
 import logging
 import signal
 import sys
-import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis.asyncio import Redis as AsyncRedis
 
 from components.config import load_settings
 from components.feedback.consumer import BatchReport, FeedbackConsumer
-from components.runtime.health import serve_health
+from components.health import polling, serve_health
 
 log = logging.getLogger("reco.feedback")
-# The loop polls every 200 ms; this long without a poll means it is stuck.
-STALL_S = 60.0
 
 
 def main() -> int:
@@ -60,12 +57,8 @@ def main() -> int:
         client = AsyncRedis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5)
         consumer = FeedbackConsumer(settings, client, on_batch=report)
 
-        def healthy() -> str | None:
-            stalled = time.monotonic() - consumer.last_progress
-            return None if stalled < STALL_S else f"no poll for {stalled:.0f}s"
-
         if settings.feedback.metrics_port:
-            serve_health(settings.feedback.metrics_port, registry, healthy)
+            serve_health(settings.feedback.metrics_port, registry, polling(lambda: consumer.last_progress))
         log.info("applying %s to Redis %s", settings.kafka.events_topic, settings.redis.url)
         try:
             await consumer.run(stop)

@@ -11,9 +11,10 @@ import logging
 import signal
 import sys
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from components.config import load_settings
+from components.health import polling, serve_health
 from components.lake import LakeStore
 from components.lake.ingest import BronzeIngestor, FlushStats
 
@@ -36,13 +37,11 @@ def main() -> int:
     commit_failures = Counter(
         "reco_ingestor_commit_failures", "Flushes whose offset commit failed (replayed)", registry=registry
     )
+
     flush_seconds = Histogram(
         "reco_ingestor_flush_seconds", "Write, dead-letter and commit time per flush",
         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=registry,
     )  # fmt: skip
-    if settings.ingestor.metrics_port:
-        start_http_server(settings.ingestor.metrics_port, registry=registry)
-
     def report(stats: FlushStats) -> None:
         records.inc(stats.records)
         files.inc(stats.files)
@@ -60,6 +59,9 @@ def main() -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         ingestor = BronzeIngestor(settings, store, on_flush=report)
+
+        if settings.ingestor.metrics_port:
+            serve_health(settings.ingestor.metrics_port, registry, polling(lambda: ingestor.last_progress))
         log.info("ingesting %s into %s", settings.kafka.events_topic, store.uri("bronze/events"))
         await ingestor.run(stop)
         log.info("stopped after %d records", ingestor.total_records)

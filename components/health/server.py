@@ -5,10 +5,25 @@ scrapes answer even while the worker's event loop is busy."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+# A worker's loop polls Kafka every 200 ms: this long without a poll means it is stuck.
+STALL_S = 60.0
+
+
+def polling(last_poll: Callable[[], float], stall_s: float = STALL_S) -> Callable[[], str | None]:
+    """A health check for `serve_health`: the problem once `last_poll()` (a monotonic time)
+    is more than `stall_s` ago."""
+
+    def check() -> str | None:
+        stalled = time.monotonic() - last_poll()
+        return None if stalled < stall_s else f"no poll for {stalled:.0f}s"
+
+    return check
 
 
 def serve_health(
