@@ -3,11 +3,13 @@
 #
 # 1. `./pants package` builds each component's PEX into dist/;
 # 2. with buildah installed (Debian: apt-get install buildah skopeo), one image per component
-#    from infra/images/Dockerfile (`buildah bud --isolation chroot`), saved as an OCI archive
+#    from infra/images/Dockerfile (`buildah bud --isolation chroot`), saved as an image archive
 #    under dist/images/ and inspected with skopeo (user, entrypoint, healthcheck, size).
 # BASE_IMAGE overrides the base (default python:3.11-slim-bookworm; a registry mirror, or a
 # local debootstrap image where Docker Hub is out of reach). RECO_IMAGE_REGISTRY names the
 # repository (default ghcr.io/reco-mlops); pushing is the CI's job (.github/workflows/ci.yml).
+# BUILDAH_OPTS are buildah's global options (e.g. `--storage-driver vfs` where overlay mounts
+# are not allowed, as in a VM without fuse).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -37,15 +39,16 @@ for spec in "${COMPONENTS[@]}"; do
   [ "$port" = "-" ] && port="" && path=""  # a batch image: no healthcheck target
   image="${REGISTRY}/reco-${name}:${TAG}"
   echo "== ${image}"
-  buildah bud --isolation chroot --layers -f infra/images/Dockerfile \
+  # Docker's image format: the OCI format has no HEALTHCHECK (buildah would drop it).
+  buildah ${BUILDAH_OPTS:-} bud --isolation chroot --layers --format docker -f infra/images/Dockerfile \
     --build-arg BASE="${BASE_IMAGE}" --build-arg PEX="${pex}" \
     --build-arg HEALTH_PORT="${port}" --build-arg HEALTH_PATH="${path}" \
     -t "${image}" dist/
   archive="dist/images/reco-${name}-${TAG}.tar"
   rm -f "${archive}"
-  buildah push "${image}" "oci-archive:${archive}:${image}"
+  buildah ${BUILDAH_OPTS:-} push "${image}" "docker-archive:${archive}:${image}"
   if command -v skopeo >/dev/null; then
-    skopeo inspect --config "oci-archive:${archive}" \
+    skopeo inspect --config "docker-archive:${archive}" \
       | python3 -c 'import json,sys; c=json.load(sys.stdin)["config"]; print("  user", c.get("User"), "entrypoint", c.get("Entrypoint"), "healthcheck", (c.get("Healthcheck") or {}).get("Test"))'
   fi
   du -h "${archive}" | sed 's/^/  size /'
