@@ -48,7 +48,7 @@ for spec in "${COMPONENTS[@]}"; do
   rm -f "${archive}"
   buildah ${BUILDAH_OPTS:-} push "${image}" "docker-archive:${archive}:${image}"
   if command -v skopeo >/dev/null; then
-    skopeo inspect --config "docker-archive:${archive}" \
+    skopeo inspect --config --raw "docker-archive:${archive}" \
       | python3 -c 'import json,sys; c=json.load(sys.stdin)["config"]; print("  user", c.get("User"), "entrypoint", c.get("Entrypoint"), "healthcheck", (c.get("Healthcheck") or {}).get("Test"))'
   fi
   du -h "${archive}" | sed 's/^/  size /'
