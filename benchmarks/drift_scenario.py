@@ -43,7 +43,6 @@ from components.testing.webhook import WebhookReceiver
 from components.training.pipeline import describe_lineage, train_and_register
 from components.training.train import Candidate, evaluate, load_snapshot, refit
 
-START = datetime(2026, 11, 1, tzinfo=UTC)
 CHAMPION_GRID = [Candidate("popularity", {"half_life_hours": 6.0}), Candidate("ease", {"l2": 100.0})]
 
 
@@ -64,10 +63,15 @@ def scenario(name: str, args: argparse.Namespace, console: Console) -> dict[str,
     )
     settings = load_settings()
     store = LakeStore.from_settings(settings.lake)
-    shift = PreferenceShift(at=START + timedelta(days=args.days), strength=0.8) if name == "shift" else None
+    # Relative to the run: the simulated fortnight ends yesterday, inside the lateness window
+    # (a fixed start aged past it and the retrain flow stopped at validation).
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=2 * args.days
+    )
+    shift = PreferenceShift(at=start + timedelta(days=args.days), strength=0.8) if name == "shift" else None
     config = WorldConfig(
         seed=args.seed,
-        start=START,
+        start=start,
         days=2 * args.days,
         users=args.users,
         articles_per_day=args.articles,

@@ -49,11 +49,7 @@ def started(
         try:
             yield port, path, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _terminate(proc)
 
 
 @pytest.mark.parametrize("started", list(SERVICES), indirect=True)
@@ -74,3 +70,49 @@ def test_service_pex_starts_and_answers_healthz(
         time.sleep(0.5)
     logs = "\n".join(p.read_text(errors="replace")[-2000:] for p in tmp_path.glob("*.log"))
     pytest.fail(f"no 200 from {path} on port {port} (exit code {proc.poll()}, last: {last!r})\n{logs}")
+
+
+def test_recommender_pex_reaches_a_postgresql_feature_registry(
+    reco_settings: Settings, postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Regression: the cluster's Feast registry URL (`postgresql+psycopg://`) gave
+    `No module named 'psycopg'` on /readyz: the driver was not packaged."""
+    pex = Path(SERVICES["recommender"][0]).resolve()
+    port = free_port()
+    registry = postgres_dsn.replace("postgresql://", "postgresql+psycopg://", 1)
+    env = {
+        **os.environ,
+        **settings_env(reco_settings),
+        "RECO_SERVING__PORT": str(port),
+        "RECO_FEATURES__REGISTRY": registry,
+        "RECO_MLFLOW__TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "PEX_ROOT": str(Path.home() / ".cache" / "reco" / "pex-root"),
+    }
+    env.pop("PYTHONPATH", None)
+    log_path = tmp_path / "recommender.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(pex)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    try:
+        deadline = time.monotonic() + 240
+        body: dict[str, object] | None = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        assert body is not None, log_path.read_text(errors="replace")[-3000:]
+        problems = str(body.get("problems"))
+        assert "No module named" not in problems and "psycopg" not in problems, problems
+    finally:
+        _terminate(proc)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -8,10 +8,13 @@ S3 lake, an MLflow server). Any single value can still be overridden on top of a
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from components.events.topics import DEAD_LETTER_TOPIC, EVENTS_TOPIC
@@ -34,6 +37,31 @@ class KafkaSettings(_Section):
     client_id: str = "reco"
     # Real Kafka wants >= 6000 ms; tests against tansu use 2000 ms for fast rebalances.
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    # Managed Kafka (MSK, Confluent Cloud, Aiven, Strimzi with TLS) needs TLS and/or SASL.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # CA bundle to trust (None: the system's), and a client certificate for mutual TLS.
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # Whether reco creates missing topics itself (local: yes; cluster: no, topics are
+    # provisioned with their retention, replication and ACLs, and a missing one is an error).
+    create_topics: bool = True
+    topic_partitions: int = Field(default=4, ge=1, le=10_000)
+    replication_factor: int = Field(default=1, ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_username and sasl_password"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        return self
 
 
 class RedisSettings(_Section):
@@ -75,14 +103,78 @@ class GateSettings(_Section):
     latency_slack_ms: float = Field(default=2.0, ge=0.0)
 
 
+def _ports_differ(port: int, ops_port: int) -> None:
+    if ops_port and ops_port == port:
+        raise ValueError(f"ops_port ({ops_port}) must differ from port, or be 0 (everything on port)")
+
+
+class LogSettings(_Section):
+    # "json": one JSON object per line with request_id, variant and model_version where a
+    # request is being served (for a log pipeline); "text": for people at a terminal.
+    format: Literal["text", "json"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
 class CollectorSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65_535)
+    # Health, readiness and metrics on a port of their own (0: on `port`, the local default);
+    # the public port then serves `POST /events` only.
+    ops_port: int = Field(default=0, ge=0, le=65_535)
     max_batch: int = Field(default=500, ge=1, le=10_000)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # A request body must arrive within this (a slow client holds a connection, not forever).
+    body_timeout_s: float = Field(default=10.0, gt=0)
     # How long a request waits for the broker's acknowledgement before answering 503.
     produce_timeout_s: float = Field(default=5.0, gt=0)
     retry_after_s: int = Field(default=2, ge=1)
+    # Per-client limits (a client is its address; behind a gateway, the first address of
+    # X-Forwarded-For when the direct peer is one of `trusted_proxies`). Above them: 429.
+    client_events_per_s: float = Field(default=50.0, gt=0)
+    client_burst: int = Field(default=1_000, ge=1)
+    # Networks (CIDR) of the gateways/load balancers whose X-Forwarded-For is believed.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Clients (CIDR) exempt from the limits and bot filters: internal senders such as the
+    # main job's replay of a simulated week (local default: loopback; cluster: none).
+    unfiltered_clients: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    # Bot filtering: refused with a reason, counted, dead-lettered (never silently dropped).
+    # A reader cannot click or view more often than this per minute.
+    user_events_per_min: int = Field(default=120, ge=1)
+    # The same reader, article and type again within this window is a duplicate burst.
+    duplicate_window_s: float = Field(default=2.0, ge=0)
+    # User agents matching this (case-insensitive) are crawlers, not readers.
+    bot_user_agents: str = (
+        r"bot\b|crawl|spider|slurp|headless|phantomjs|python-requests|curl/|wget/|go-http-client"
+        r"|scrapy|httpclient|okhttp|java/|libwww|facebookexternalhit|preview"
+    )
+
+    @field_validator("trusted_proxies", "unfiltered_clients")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not an address or CIDR network: {exc}") from None
+        return value
+
+    @field_validator("bot_user_agents")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> CollectorSettings:
+        if self.client_burst < self.max_batch:
+            raise ValueError(
+                f"client_burst ({self.client_burst}) must hold a full batch (max_batch {self.max_batch})"
+            )
+        _ports_differ(self.port, self.ops_port)
+        return self
 
 
 class IngestorSettings(_Section):
@@ -109,6 +201,8 @@ class AlertsSettings(_Section):
     # unset: alerts are only logged.
     webhook_url: str | None = None
     timeout_s: float = Field(default=5.0, gt=0)
+    # Network errors and 5xx/429 answers are retried this many times, with backoff.
+    attempts: int = Field(default=4, ge=1, le=20)
 
 
 class RolloutSettings(_Section):
@@ -122,6 +216,14 @@ class ServingSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65_535)
+    # Health, readiness, metrics and admin on a port of their own (0: on `port`, the local
+    # default); the public port then serves `POST /recommend` only.
+    ops_port: int = Field(default=0, ge=0, le=65_535)
+    # A request body must arrive within this.
+    body_timeout_s: float = Field(default=5.0, gt=0)
+    # At start-up the registry gets this long; then the service serves its cached models and
+    # keeps polling (an unreachable registry must not hold a replica past its startup probe).
+    registry_timeout_s: float = Field(default=10.0, gt=0)
     # Request bounds: larger asks are refused with 422, never truncated silently.
     max_k: int = Field(default=100, ge=1, le=1_000)
     max_exclude: int = Field(default=500, ge=0, le=10_000)
@@ -156,6 +258,11 @@ class ServingSettings(_Section):
     # 8601) is the time it is served at, so a simulator can replay days in minutes
     # (benchmarks/closed_loop.py). Never for production traffic: clients would pick the time.
     clock: Literal["wall", "request"] = "wall"
+
+    @model_validator(mode="after")
+    def _ports(self) -> ServingSettings:
+        _ports_differ(self.port, self.ops_port)
+        return self
 
 
 class ExplorationSettings(_Section):
@@ -223,6 +330,7 @@ class MonitoringSettings(_Section):
     retrain_cooldown_hours: float = Field(default=12.0, gt=0.0)
     # Argo Server to submit the daily flow to on drift; unset: start a local flow run.
     argo_server_url: str | None = None
+    # The Argo Server's token, with or without its "Bearer " prefix (`argo auth token` prints it with).
     argo_token: SecretStr | None = None
     argo_template: str = "dailyflow"
     # Drift gauges for Prometheus: a node-exporter textfile and/or a Pushgateway.
@@ -243,13 +351,27 @@ class OrchestrationSettings(_Section):
 def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
     if profile is Profile.CLUSTER:
         return {
-            "kafka": {"bootstrap_servers": "kafka:9092"},
+            "kafka": {"bootstrap_servers": "kafka:9092", "create_topics": False, "replication_factor": 3},
+            "log": {"format": "json"},
             "redis": {"url": "redis://redis:6379/0"},
             "postgres": {"dsn": "postgresql://reco@postgres:5432/reco"},
             "lake": {"root": "s3://reco-lake"},
             "mlflow": {"tracking_uri": "http://mlflow:5000"},
-            "collector": {"host": "0.0.0.0"},
-            "serving": {"host": "0.0.0.0"},
+            "collector": {
+                "host": "0.0.0.0",
+                "ops_port": 9181,
+                "unfiltered_clients": [],
+                # The gateway and the cluster's own hops (X-Forwarded-For is read from the right).
+                "trusted_proxies": [
+                    "10.0.0.0/8",
+                    "172.16.0.0/12",
+                    "192.168.0.0/16",
+                    "fc00::/7",
+                    "127.0.0.0/8",
+                    "::1/128",
+                ],
+            },
+            "serving": {"host": "0.0.0.0", "ops_port": 9180},
             "ingestor": {"metrics_port": 9102},
             "feedback": {"metrics_port": 9103},
             "features": {"registry": "postgresql+psycopg://reco@postgres:5432/reco"},
@@ -279,6 +401,7 @@ class Settings(BaseSettings):
     # Where the local profile keeps its state (lake, MLflow database, pid files).
     home: str = ".reco"
     kafka: KafkaSettings
+    log: LogSettings = Field(default_factory=LogSettings)
     redis: RedisSettings
     postgres: PostgresSettings
     lake: LakeSettings
@@ -331,5 +454,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 continue
             if hasattr(value, "get_secret_value"):
                 value = value.get_secret_value()
+            if isinstance(value, list | dict):
+                value = json.dumps(value)  # how pydantic-settings reads complex values
             env[f"RECO_{section.upper()}__{key.upper()}"] = str(value)
     return env

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import statsmodels.stats.proportion as proportion  # pants: no-infer-dep (Evidently brings it)
+import statsmodels.stats.proportion as proportion
 
 from components.evaluation.logged import LoggedImpressions
 

@@ -64,38 +64,70 @@ def _epoch(ts: Any) -> float:
     return datetime.fromisoformat(str(ts)).timestamp()
 
 
-def join_clicks(events: Iterable[Mapping[str, Any]]) -> LoggedImpressions:
-    seen: set[str] = set()
-    impressions: dict[tuple[str, int], Mapping[str, Any]] = {}
-    clicks: set[tuple[str, int]] = set()
-    for event in events:
-        event_id = str(event["event_id"])
-        if event_id in seen:
-            continue
-        seen.add(event_id)
+class ImpressionJoin:
+    """Impressions and clicks added one event at a time (a replay streams them), kept as
+    compact tuples of the fields a readout needs, not as the events themselves."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+        # (request_id, position) -> (user, article, ts, propensity, arm, variant, version,
+        # explore_p, model_item)
+        self._impressions: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._clicks: set[tuple[str, int]] = set()
+
+    def add(self, event: Mapping[str, Any]) -> None:
         kind = event["type"]
+        if kind not in ("impression", "click"):
+            return  # only these are joined: no memory for views and dwells
+        event_id = str(event["event_id"]).encode()
+        if event_id in self._seen:
+            return
+        self._seen.add(event_id)
         if kind == "impression":
-            impressions[(str(event["request_id"]), int(event["position"]))] = event
+            context = event.get("context") or {}
+            self._impressions[(str(event["request_id"]), int(event["position"]))] = (
+                event["user_id"],
+                event["article_id"],
+                _epoch(event["ts"]),
+                float(event["propensity"]),
+                context.get("arm") or UNASSIGNED,
+                context.get("variant") or UNASSIGNED,
+                str(event.get("model_version")),
+                float(context.get("explore_p", np.nan)),
+                bool(context.get("model_item", True)),
+            )
         elif kind == "click" and event.get("request_id") is not None and event.get("position") is not None:
-            clicks.add((str(event["request_id"]), int(event["position"])))
-    rows = list(impressions.items())
-    contexts = [e.get("context") or {} for _, e in rows]
-    clicked = np.fromiter((key in clicks for key, _ in rows), dtype=bool, count=len(rows))
-    return LoggedImpressions(
-        request_id=np.array([k[0] for k, _ in rows], dtype=object),
-        user_id=np.array([e["user_id"] for _, e in rows], dtype=object),
-        article_id=np.array([e["article_id"] for _, e in rows], dtype=object),
-        position=np.array([k[1] for k, _ in rows], dtype=np.int64),
-        ts=np.array([_epoch(e["ts"]) for _, e in rows], dtype=float),
-        propensity=np.array([float(e["propensity"]) for _, e in rows], dtype=float),
-        arm=np.array([c.get("arm") or UNASSIGNED for c in contexts], dtype=object),
-        variant=np.array([c.get("variant") or UNASSIGNED for c in contexts], dtype=object),
-        model_version=np.array([str(e.get("model_version")) for _, e in rows], dtype=object),
-        explore_p=np.array([float(c.get("explore_p", np.nan)) for c in contexts], dtype=float),
-        model_item=np.array([bool(c.get("model_item", True)) for c in contexts], dtype=bool),
-        clicked=clicked,
-        orphan_clicks=len(clicks - impressions.keys()),
-    )
+            self._clicks.add((str(event["request_id"]), int(event["position"])))
+
+    def result(self) -> LoggedImpressions:
+        rows = list(self._impressions.items())
+        clicked = np.fromiter((key in self._clicks for key, _ in rows), dtype=bool, count=len(rows))
+
+        def column(i: int, dtype: Any) -> np.ndarray:
+            return np.array([r[i] for _, r in rows], dtype=dtype)
+
+        return LoggedImpressions(
+            request_id=np.array([k[0] for k, _ in rows], dtype=object),
+            user_id=column(0, object),
+            article_id=column(1, object),
+            position=np.array([k[1] for k, _ in rows], dtype=np.int64),
+            ts=column(2, float),
+            propensity=column(3, float),
+            arm=column(4, object),
+            variant=column(5, object),
+            model_version=column(6, object),
+            explore_p=column(7, float),
+            model_item=column(8, bool),
+            clicked=clicked,
+            orphan_clicks=len(self._clicks - self._impressions.keys()),
+        )
+
+
+def join_clicks(events: Iterable[Mapping[str, Any]]) -> LoggedImpressions:
+    join = ImpressionJoin()
+    for event in events:
+        join.add(event)
+    return join.result()
 
 
 def exploring_policy_odds(logged: LoggedImpressions, explore_share: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,24 +23,27 @@ def event_key(event: Event) -> bytes:
     return event.user_id.encode()
 
 
-def decode_event(raw: bytes | str, *, now: datetime | None = None) -> Event:
+def decode_event(raw: bytes | str, *, now: datetime | None = None, max_age: timedelta | None = None) -> Event:
     """Parse and validate one JSON event; raises EventValidationError naming each bad field.
 
-    `now` is the receiver's clock for the future-timestamp check (default: the wall clock).
+    `now` is the receiver's clock for the future and lateness checks (default: the wall
+    clock); `max_age` replaces the lateness limit (a backfill).
     """
     try:
-        return Event.model_validate_json(raw, context={"now": now})
+        return Event.model_validate_json(raw, context={"now": now, "max_age": max_age})
     except ValidationError as exc:
         raise from_pydantic(exc) from None
 
 
-def validate_event(data: Mapping[str, Any], *, now: datetime | None = None) -> Event:
+def validate_event(
+    data: Mapping[str, Any], *, now: datetime | None = None, max_age: timedelta | None = None
+) -> Event:
     """Validate an already parsed JSON object (one element of a batch body)."""
     if not isinstance(data, Mapping):
         raise EventValidationError(
             [FieldError("$", f"wrong type ({type(data).__name__}): an event is a JSON object")]
         )
     try:
-        return Event.model_validate(data, context={"now": now})
+        return Event.model_validate(data, context={"now": now, "max_age": max_age})
     except ValidationError as exc:
         raise from_pydantic(exc) from None

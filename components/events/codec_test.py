@@ -133,11 +133,11 @@ def test_offset_timestamp_is_normalised_to_utc() -> None:
         "type": "click",
         "user_id": "u1",
         "article_id": "a1",
-        "ts": "2026-05-01T14:00:00+02:00",
+        "ts": "2026-05-20T14:00:00+02:00",
     }
     event = decode_event(json.dumps(payload), now=NOW)
-    assert event.ts == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert b'"ts":"2026-05-01T12:00:00Z"' in encode_event(event)
+    assert event.ts == datetime(2026, 5, 20, 12, 0, tzinfo=UTC)
+    assert b'"ts":"2026-05-20T12:00:00Z"' in encode_event(event)
 
 
 @given(event_payloads(), st.integers(min_value=1, max_value=40))
@@ -200,7 +200,7 @@ def test_out_of_range_values_say_why(field: str, value: Any, fragment: str) -> N
         "type": "impression",
         "user_id": "u1",
         "article_id": "a1",
-        "ts": "2026-05-01T12:00:00Z",
+        "ts": "2026-05-20T12:00:00Z",
         "request_id": "r1",
         "position": 0,
         "model_version": "m1",
@@ -216,7 +216,7 @@ def test_context_is_bounded() -> None:
         "type": "view",
         "user_id": "u1",
         "article_id": "a1",
-        "ts": "2026-05-01T12:00:00Z",
+        "ts": "2026-05-20T12:00:00Z",
         "context": {f"k{i}": i for i in range(17)},
     }
     assert "at most 16 keys" in reasons(rejection(payload))["context"]
@@ -245,3 +245,85 @@ def _is_utf8(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _click(**overrides: Any) -> dict[str, Any]:
+    payload = {
+        "event_id": "0b8f4a9e-6a53-4b8e-9a43-1d7f3a8c2e10",
+        "type": "click",
+        "user_id": "u1",
+        "article_id": "a1",
+        "ts": (NOW - timedelta(hours=1)).isoformat(),
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.mark.parametrize("ts", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+def test_timestamp_outside_utc_range_is_a_field_error_not_a_crash(ts: str) -> None:
+    # Regression: astimezone(UTC) overflowed and the collector answered 500.
+    error = rejection(_click(ts=ts))
+    assert codes(error)["ts"] == "timestamp_out_of_range"
+    with pytest.raises(EventValidationError):
+        validate_event(_click(ts=ts), now=NOW)
+
+
+def test_events_older_than_the_lateness_limit_are_refused_at_the_door() -> None:
+    # Regression: the collector accepted what silver quarantined (older than 30 days).
+    old = _click(ts=(NOW - timedelta(days=31)).isoformat())
+    error = rejection(old)
+    assert codes(error)["ts"] == "stale_timestamp"
+    assert "older than 30 days" in reasons(error)["ts"]
+    assert decode_event(json.dumps(_click(ts=(NOW - timedelta(days=29)).isoformat())), now=NOW)
+    # A backfill raises the limit explicitly.
+    backfill = Event.model_validate(old, context={"now": NOW, "max_age": timedelta(days=400)})
+    assert backfill.ts == NOW - timedelta(days=31)
+
+
+def test_dwell_over_six_hours_is_refused_at_the_door() -> None:
+    # Regression: the collector accepted dwell up to 24 h, silver quarantined above 6 h.
+    six_hours = 6 * 3600 * 1000
+    assert decode_event(json.dumps(_click(type="dwell", dwell_ms=six_hours)), now=NOW).dwell_ms == six_hours
+    error = rejection(_click(type="dwell", dwell_ms=six_hours + 1))
+    assert "less than or equal to 21600000" in reasons(error)["dwell_ms"]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
+def test_context_integers_are_64_bit(value: int) -> None:
+    # Regression: integers above 2**64 passed validation and broke JSON encoding (500).
+    error = rejection(_click(context={"n": value}))
+    assert "outside the 64-bit integer range" in reasons(error)["context"]
+    assert decode_event(json.dumps(_click(context={"n": 2**63 - 1})), now=NOW).context == {"n": 2**63 - 1}
+
+
+def test_unknown_field_names_are_bounded_in_errors() -> None:
+    # A client picks unknown field names: errors (responses, dead letters, metrics) must not
+    # carry a 64 KB name back.
+    error = rejection({**_click(), "x" * 65_536: 1})
+    (field,) = (e.field for e in error.errors)
+    assert len(field) <= 130 and field.startswith("xxx") and field.endswith("…")
+
+
+def test_dead_letter_of_a_large_original_is_bounded_and_names_where_it_is() -> None:
+    # Regression: a 200 KB record became a dead letter the broker refused, which stopped the
+    # ingestor (and turned a collector rejection into a 503).
+    from components.events.dead_letter import MAX_PAYLOAD_BYTES
+
+    raw = b"\xff" + b"x" * (3 * MAX_PAYLOAD_BYTES)
+    error = rejection({"not": "an event"})
+    letter = DeadLetter.from_rejection(raw, error, source="ingestor", now=NOW, original_ref="raw/ab.bin")
+    encoded = encode_dead_letter(letter)
+    assert len(encoded) < 2 * MAX_PAYLOAD_BYTES
+    back = decode_dead_letter(encoded)
+    assert back.truncated and back.original_bytes_count == len(raw)
+    assert back.original_bytes() == raw[:MAX_PAYLOAD_BYTES]
+    assert back.original_ref == "raw/ab.bin"
+    import hashlib
+
+    assert back.original_sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_thousands_of_unknown_fields_make_a_bounded_rejection() -> None:
+    error = rejection({**_click(), **{f"k{i}": i for i in range(10_000)}})
+    assert len(error.errors) == 50
+    assert error.errors[-1].code == "too_many_errors"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,25 @@ class EventValidationError(ValueError):
     @property
     def fields(self) -> list[str]:
         return [e.field for e in self.errors]
+
+
+# Field names and reasons echo what a client sent (unknown keys, bad values): bounded, so a
+# rejection never carries a 64 KB key back into a response, a dead letter or a log line.
+MAX_FIELD_CHARS = 128
+MAX_REASON_CHARS = 512
+# An object with ten thousand unknown keys is one rejection, not ten thousand reasons.
+MAX_ERRORS = 50
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def field_label(field: str, known: Collection[str]) -> str:
+    """A metric label for a failing field: its top-level name if the contract knows it, else
+    `<other>` (clients choose unknown names: label values must stay a fixed, small set)."""
+    top = field.split(".")[0]
+    return top if top in known else "<other>"
 
 
 def _type_name(value: Any) -> str:
@@ -81,8 +101,21 @@ def from_pydantic(exc: ValidationError) -> EventValidationError:
         if isinstance(cause, FieldRuleError):
             errors.extend(cause.errors)
         elif error["type"] == "json_invalid":
-            errors.append(FieldError("$", f"malformed JSON: {error['ctx']['error']}", "malformed_json"))
+            reason = bounded(f"malformed JSON: {error['ctx']['error']}", MAX_REASON_CHARS)
+            errors.append(FieldError("$", reason, "malformed_json"))
         else:
             loc = ".".join(str(part) for part in error["loc"]) or "$"
-            errors.append(FieldError(field=loc, reason=_reason(error), code=_code(error)))
+            errors.append(
+                FieldError(
+                    field=bounded(loc, MAX_FIELD_CHARS),
+                    reason=bounded(_reason(error), MAX_REASON_CHARS),
+                    code=_code(error),
+                )
+            )
+    if len(errors) > MAX_ERRORS:
+        more = len(errors) - (MAX_ERRORS - 1)
+        errors = [
+            *errors[: MAX_ERRORS - 1],
+            FieldError("$", f"{more} more errors not listed", "too_many_errors"),
+        ]
     return EventValidationError(errors)

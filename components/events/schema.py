@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -32,13 +33,35 @@ from components.events.errors import FieldError, FieldRuleError
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 # Anything older is a broken clock or a unit mistake (seconds read as milliseconds).
 OLDEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_DWELL_MS = 24 * 3600 * 1000
+# How late an event may arrive: older than this when received, it is refused. The collector
+# checks it against its clock, silver against the time the broker received the record (so an
+# event the collector accepted is never quarantined for its age, however late it is ingested).
+# A backfill passes a longer limit as validation context (`max_age`).
+MAX_EVENT_AGE = timedelta(days=30)
+# A dwell above six hours is a tab left open, not reading: refused at the door, not in silver.
+MAX_DWELL_MS = 6 * 3600 * 1000
 MAX_POSITION = 1000
 CONTEXT_MAX_KEYS = 16
 CONTEXT_MAX_KEY_LEN = 64
 CONTEXT_MAX_STR_LEN = 256
+# Context integers are 64-bit: JSON encoders and Parquet refuse bigger ones.
+CONTEXT_INT_MIN, CONTEXT_INT_MAX = -(2**63), 2**63 - 1
 
-Identifier = Annotated[StrictStr, Field(pattern=r"^[!-~]{1,128}$")]
+# Reader and article ids: 1-128 printable ASCII characters, no spaces.
+IDENTIFIER_PATTERN = r"^[!-~]{1,128}$"
+Identifier = Annotated[StrictStr, Field(pattern=IDENTIFIER_PATTERN)]
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 1782521.0 is the integer 1782521 (as JSON Schema says), but a
+    fraction, a string or a boolean is not an integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field: strict (no "3", no true), but an integral JSON number like 3.0 is 3.
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
 ContextValue = StrictStr | StrictBool | StrictInt | StrictFloat | None
 
 
@@ -52,6 +75,8 @@ def check_context(value: dict[str, Any], max_keys: int) -> dict[str, Any]:
             raise ValueError(f"key {key[:80]!r} must be 1-{CONTEXT_MAX_KEY_LEN} characters")
         if isinstance(item, str) and len(item) > CONTEXT_MAX_STR_LEN:
             raise ValueError(f"value of {key!r} is longer than {CONTEXT_MAX_STR_LEN} characters")
+        if isinstance(item, int) and not CONTEXT_INT_MIN <= item <= CONTEXT_INT_MAX:
+            raise ValueError(f"value of {key!r} is outside the 64-bit integer range")
     return value
 
 
@@ -62,8 +87,9 @@ class EventType(StrEnum):
     DWELL = "dwell"
 
 
-_IMPRESSION_ONLY = ("propensity",)
-_IMPRESSION_REQUIRED = ("request_id", "position", "model_version", "propensity")
+# Fields only impressions carry, and fields impressions require (the serving log's).
+IMPRESSION_ONLY = ("propensity",)
+IMPRESSION_REQUIRED = ("request_id", "position", "model_version", "propensity")
 
 
 class Event(BaseModel):
@@ -74,9 +100,9 @@ class Event(BaseModel):
     user_id: Identifier
     article_id: Identifier
     ts: datetime
-    dwell_ms: StrictInt | None = Field(default=None, ge=0, le=MAX_DWELL_MS)
+    dwell_ms: JsonInt | None = Field(default=None, ge=0, le=MAX_DWELL_MS)
     request_id: Identifier | None = None
-    position: StrictInt | None = Field(default=None, ge=0, lt=MAX_POSITION)
+    position: JsonInt | None = Field(default=None, ge=0, lt=MAX_POSITION)
     model_version: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     propensity: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=1)
     context: dict[str, ContextValue] = Field(default_factory=dict)
@@ -88,20 +114,36 @@ class Event(BaseModel):
             raise PydanticCustomError(
                 "naive_timestamp", "timestamp must be timezone-aware (a naive timestamp has no zone)"
             )
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-23:59 lies past year 9999 in UTC
+            raise PydanticCustomError(
+                "timestamp_out_of_range", "timestamp is outside the representable range in UTC"
+            ) from None
         if value < OLDEST_TS:
             raise PydanticCustomError(
                 "ancient_timestamp",
                 "timestamp {ts} is before {oldest}",
                 {"ts": value.isoformat(), "oldest": str(OLDEST_TS.date())},
             )
-        now = (info.context or {}).get("now") or datetime.now(UTC)
+        context = info.context or {}
+        now = context.get("now") or datetime.now(UTC)
         if value > now + MAX_FUTURE_SKEW:
             ahead = round((value - now).total_seconds())
             raise PydanticCustomError(
                 "future_timestamp",
                 "timestamp is in the future ({ahead} s ahead of the receiver)",
                 {"ahead": ahead},
+            )
+        max_age: timedelta | None = context.get("max_age")
+        if max_age is None:
+            max_age = MAX_EVENT_AGE
+        if now - value > max_age:
+            raise PydanticCustomError(
+                "stale_timestamp",
+                "timestamp is {days} days before the receiver's clock (events older than {limit} "
+                "days are refused; import history as a backfill)",
+                {"days": round((now - value).total_seconds() / 86_400, 1), "limit": max_age.days},
             )
         return value
 
@@ -118,11 +160,11 @@ class Event(BaseModel):
         if self.type is not EventType.DWELL and self.dwell_ms is not None:
             errors.append(FieldError("dwell_ms", f"only dwell events carry it (type is {self.type})"))
         if self.type is EventType.IMPRESSION:
-            for name in _IMPRESSION_REQUIRED:
+            for name in IMPRESSION_REQUIRED:
                 if getattr(self, name) is None:
                     errors.append(FieldError(name, "required for impression events"))
         else:
-            for name in _IMPRESSION_ONLY:
+            for name in IMPRESSION_ONLY:
                 if getattr(self, name) is not None:
                     errors.append(FieldError(name, f"only impression events carry it (type is {self.type})"))
         if errors:

@@ -7,19 +7,28 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from components.events.schema import CONTEXT_MAX_KEYS, MAX_DWELL_MS, MAX_POSITION, EventType
+from components.events.schema import (
+    CONTEXT_MAX_KEYS,
+    MAX_DWELL_MS,
+    MAX_EVENT_AGE,
+    MAX_POSITION,
+    EventType,
+)
 
 # A fixed receiver clock keeps generated timestamps valid however long a test runs.
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 identifiers = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)
+# Within the lateness limit of the receiver's clock (older events are refused).
 timestamps = st.datetimes(
-    min_value=datetime(2001, 1, 1), max_value=NOW.replace(tzinfo=None), timezones=st.just(UTC)
+    min_value=(NOW - MAX_EVENT_AGE + timedelta(minutes=1)).replace(tzinfo=None),
+    max_value=NOW.replace(tzinfo=None),
+    timezones=st.just(UTC),
 )
 context_values = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**53), max_value=2**53),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
 )

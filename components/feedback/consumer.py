@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
 
 from components.config import Settings
 from components.feedback.counts import FeedbackWriter, WriteStats
-from components.streaming import new_consumer
+from components.streaming import new_consumer, rewind_restarted_partitions
 
 log = logging.getLogger("reco.feedback")
 
@@ -60,10 +60,16 @@ class FeedbackConsumer:
         try:
             backoff = 0.2
             while not stop.is_set():
-                polled = await self.consumer.getmany(
-                    timeout_ms=200, max_records=self.settings.feedback.max_poll_records
-                )
+                try:
+                    polled = await self.consumer.getmany(
+                        timeout_ms=200, max_records=self.settings.feedback.max_poll_records
+                    )
+                except KafkaError as exc:
+                    log.warning("poll failed (%r); retrying", exc)
+                    await asyncio.sleep(0.5)
+                    continue
                 self.last_progress = time.monotonic()
+                await rewind_restarted_partitions(self.consumer)
                 if not polled:
                     continue
                 try:
@@ -90,7 +96,7 @@ class FeedbackConsumer:
         committed = True
         try:
             await self.consumer.commit(positions)
-        except CommitFailedError as exc:
+        except KafkaError as exc:
             committed = False  # a rebalance: the new owner replays, the claims make it harmless
             log.warning("offset commit failed (%s); the batch will be replayed", exc)
         self.total.add(stats)

@@ -9,6 +9,7 @@ retries; `event_id` makes the retry idempotent downstream).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ import orjson
 
 from components.events import DeadLetter, Event, EventValidationError, FieldError
 from components.events.codec import validate_event
+from components.intake.guard import Client, IntakeGuard
 from components.streaming import EventProducer
 
 SOURCE = "collector"
@@ -63,10 +65,20 @@ class IntakeResult:
         return [e for o in self.outcomes for e in o.errors]
 
 
+class RateLimitedError(RuntimeError):
+    """The client is above its rate: nothing of the request was accepted or dead-lettered."""
+
+    def __init__(self, retry_after_s: float, events: int):
+        self.retry_after_s = retry_after_s
+        self.events = events
+        super().__init__(f"too many events from this client: retry in {int(retry_after_s)} s")
+
+
 class EventIntake:
-    def __init__(self, producer: EventProducer, *, max_batch: int = 500):
+    def __init__(self, producer: EventProducer, *, max_batch: int = 500, guard: IntakeGuard | None = None):
         self.producer = producer
         self.max_batch = max_batch
+        self.guard = guard
 
     def parse(self, body: bytes) -> tuple[list[Any], bool]:
         """The body's events as parsed JSON values, and whether the body was a batch (array)."""
@@ -95,13 +107,19 @@ class EventIntake:
             FieldError("$", f"wrong type ({kind}): send an event object or an array of them", "wrong_type"),
         )
 
-    async def submit(self, body: bytes, *, now: datetime | None = None) -> IntakeResult:
-        """Validate and deliver. Raises BodyError (nothing delivered but the dead letter of a
-        malformed body) or BrokerUnavailableError (nothing may be reported as accepted)."""
+    async def submit(
+        self, body: bytes, *, now: datetime | None = None, client: Client | None = None
+    ) -> IntakeResult:
+        """Validate, filter (bots, impossible rates, duplicate bursts: `client` and the guard)
+        and deliver. Raises BodyError (nothing delivered but the dead letter of a malformed
+        body) or BrokerUnavailableError (nothing may be reported as accepted)."""
         now = now or datetime.now(UTC)
+        guard = self.guard if client is not None else None  # filters apply to a known client
+        clock = time.monotonic()
         try:
             items, _ = self.parse(body)
         except BodyError as error:
+            self._admit(client, 1, clock)  # an unusable body counts against the client too
             if error.error.code == "malformed_json":
                 # Unparseable bytes are still somebody's events: keep them for inspection.
                 letter = DeadLetter.from_rejection(
@@ -109,6 +127,7 @@ class EventIntake:
                 )
                 await self.producer.send_dead_letters([letter])
             raise
+        self._admit(client, len(items), clock)
         result = IntakeResult()
         valid: list[Event] = []
         letters: list[DeadLetter] = []
@@ -119,10 +138,25 @@ class EventIntake:
                 result.outcomes.append(EventOutcome(index, "rejected", _event_id_of(item), tuple(exc.errors)))
                 letters.append(DeadLetter.from_rejection(orjson.dumps(item), exc, source=SOURCE, now=now))
                 continue
+            refusal = guard.refuse(client, event, clock) if guard is not None and client is not None else None
+            if refusal is not None:
+                result.outcomes.append(EventOutcome(index, "rejected", str(event.event_id), (refusal,)))
+                letters.append(
+                    DeadLetter.from_rejection(
+                        orjson.dumps(item), EventValidationError([refusal]), source=SOURCE, now=now
+                    )
+                )
+                continue
             valid.append(event)
             result.outcomes.append(EventOutcome(index, "accepted", str(event.event_id)))
         await asyncio.gather(self.producer.send_events(valid), self.producer.send_dead_letters(letters))
         return result
+
+    def _admit(self, client: Client | None, events: int, clock: float) -> None:
+        if self.guard is not None and client is not None:
+            wait = self.guard.admit(client, events, clock)
+            if wait:
+                raise RateLimitedError(wait, events)
 
 
 def _event_id_of(item: Any) -> str | None:

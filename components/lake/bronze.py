@@ -1,12 +1,15 @@
 """Bronze: Kafka records exactly as received, grouped by event date and hour (UTC).
 
 Only the timestamp is read from each message, to place it; anything that cannot be placed
-(not JSON, no usable `ts`) becomes a dead letter with the reason instead.
+(not JSON, no usable `ts`, whatever else a producer can send) becomes a dead letter with the
+reason instead: no record can stop the ingestor.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,12 +34,22 @@ BRONZE_SCHEMA = pa.schema(
     ]
 )
 
+log = logging.getLogger("reco.lake.bronze")
+
 # "YYYY-MM-DDTHH" prefixes already checked once: the common case costs a dict lookup.
 _known_hours: dict[str, tuple[str, str]] = {}
 
 
 def route_event_time(value: bytes) -> tuple[str, str] | FieldError:
-    """(date, hour) in UTC of the event's `ts`, or why it cannot be placed."""
+    """(date, hour) in UTC of the event's `ts`, or why it cannot be placed. Never raises."""
+    try:
+        return _route(value)
+    except Exception as exc:  # a record must never stop the ingestor: it becomes a dead letter
+        log.warning("unplaceable record (%d bytes): %r", len(value or b""), exc)
+        return FieldError("$", f"cannot be placed: {type(exc).__name__}", "unplaceable")
+
+
+def _route(value: bytes) -> tuple[str, str] | FieldError:
     try:
         document = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -64,7 +77,12 @@ def route_event_time(value: bytes) -> tuple[str, str] | FieldError:
         return FieldError(
             "ts", "timestamp must be timezone-aware (a naive timestamp has no zone)", "naive_timestamp"
         )
-    utc = parsed.astimezone(UTC)
+    try:
+        utc = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59: past year 9999 once in UTC
+        return FieldError(
+            "ts", "timestamp is outside the representable range in UTC", "timestamp_out_of_range"
+        )
     placed = (utc.strftime("%Y-%m-%d"), utc.strftime("%H"))
     if ts[-1] == "Z" and parsed.utcoffset() == UTC.utcoffset(None):
         _known_hours[ts[:13]] = placed
@@ -136,9 +154,21 @@ class BronzeBatch:
             )
             sink = io.BytesIO()
             pq.write_table(table, sink, compression="zstd")
-            path = bronze_file(dt, hour, partition, min(rows.offset), max(rows.offset))
+            path = bronze_file(
+                dt, hour, partition, min(rows.offset), max(rows.offset), content_digest(rows.value)
+            )
             out.append((path, sink.getvalue(), n))
         return out
+
+
+def content_digest(values: list[bytes]) -> str:
+    """Short digest of a file's records: a replay of the same records names the same file,
+    and offsets that restart (a re-created topic, a wiped broker) never overwrite another."""
+    digest = hashlib.blake2b(digest_size=8)
+    for value in values:
+        digest.update(len(value).to_bytes(8, "little"))
+        digest.update(value)
+    return digest.hexdigest()
 
 
 def read_bronze_file(data: bytes) -> pa.Table:

@@ -25,6 +25,10 @@ def test_route_reads_only_the_timestamp() -> None:
         (b'{"ts": 1700000000}', "ts", "wrong_type"),
         (b'{"ts": "yesterday"}', "ts", "datetime_parsing"),
         (b'{"ts": "2026-11-20T08:00:00"}', "ts", "naive_timestamp"),
+        # Regression: OverflowError in astimezone crash-looped the ingestor.
+        (b'{"ts": "9999-12-31T23:59:59-23:59"}', "ts", "timestamp_out_of_range"),
+        (b'{"ts": "0001-01-01T00:00:00+23:59"}', "ts", "timestamp_out_of_range"),
+        (b"\xff\xfe" + b"x" * 200_000, "$", "malformed_json"),
     ],
 )
 def test_unplaceable_messages_say_why(raw: bytes, field: str, code: str) -> None:
@@ -46,11 +50,17 @@ def test_batch_groups_by_hour_and_partition_and_keeps_bytes() -> None:
     batch.add(KafkaRecord("events.v1", 2, 7, None, values[0], 1_700_000_000_000))
     files = batch.files(ingested_at=datetime(2026, 11, 21, tzinfo=UTC))
     paths = [path for path, _, _ in files]
-    assert paths == [
-        "bronze/events/dt=2026-11-20/hour=08/p001-000000000100-000000000101.parquet",
-        "bronze/events/dt=2026-11-20/hour=08/p002-000000000007-000000000007.parquet",
-        "bronze/events/dt=2026-11-20/hour=09/p001-000000000102-000000000102.parquet",
+    assert [p.rsplit("-", 1)[0] for p in paths] == [
+        "bronze/events/dt=2026-11-20/hour=08/p001-000000000100-000000000101",
+        "bronze/events/dt=2026-11-20/hour=08/p002-000000000007-000000000007",
+        "bronze/events/dt=2026-11-20/hour=09/p001-000000000102-000000000102",
     ]
+    # The same records name the same files (a replay rewrites them)...
+    again = BronzeBatch()
+    for offset, value in enumerate(values):
+        again.add(KafkaRecord("events.v1", 1, 100 + offset, b"u1", value, 1_700_000_000_000))
+    again.add(KafkaRecord("events.v1", 2, 7, None, values[0], 1_700_000_000_000))
+    assert [p for p, _, _ in again.files()] == paths
     table = read_bronze_file(files[0][1])
     assert table.column("value").to_pylist() == values[:2]
     assert table.column("offset").to_pylist() == [100, 101]
@@ -58,6 +68,25 @@ def test_batch_groups_by_hour_and_partition_and_keeps_bytes() -> None:
     assert [u.offset for u in batch.unplaced] == [103]
     assert batch.positions == {("events.v1", 1): 104, ("events.v1", 2): 8}
     assert batch.count == 5
+
+
+def test_restarted_offsets_never_overwrite_earlier_bronze_files(tmp_path: Path) -> None:
+    # Regression: a re-created topic restarts its offsets at 0; file names made of the Kafka
+    # range alone collided and 40 of 40 durable events were overwritten.
+    store = LakeStore(str(tmp_path / "lake"))
+    incarnations = []
+    for n in range(2):
+        batch = BronzeBatch()
+        for offset in range(40):
+            value = orjson.dumps({"ts": "2026-11-20T08:00:00Z", "incarnation": n, "i": offset})
+            batch.add(KafkaRecord("events.v1", 0, offset, b"u", value, 1_700_000_000_000))
+        for path, data, _ in batch.files():
+            store.write_atomic(path, data)
+        incarnations.append(batch)
+    files = store.list_files("bronze/events/", ".parquet")
+    assert len(files) == 2
+    values = [v for f in files for v in read_bronze_file(store.read_bytes(f)).column("value").to_pylist()]
+    assert len(values) == 80 and len(set(values)) == 80
 
 
 def test_local_store_writes_atomically_and_lists_only_finished_files(tmp_path: Path) -> None:

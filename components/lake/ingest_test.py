@@ -3,19 +3,23 @@ unplaceable records dead-lettered, and a crash before a flush replays instead of
 
 import asyncio
 import contextlib
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pyarrow as pa
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from components.config import Settings
+from components.config import Settings, load_settings
 from components.events import decode_dead_letter
 from components.lake import LakeStore
 from components.lake.bronze import read_bronze_file
 from components.lake.ingest import BronzeIngestor
-from components.streaming import new_consumer
+from components.runtime.tansu import TansuBroker
+from components.streaming import BrokerUnavailableError, EventProducer, new_consumer
 from components.testing.kafka_read import read_topic
 
 TS = (datetime.now(UTC) - timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
@@ -124,3 +128,83 @@ def test_crash_before_flush_replays_instead_of_losing(reco_settings: Settings) -
     asyncio.run(ingest_until(settings, store, len(values)))
     rows = bronze_rows(store)
     assert sorted(rows.column("value").to_pylist()) == sorted(values)
+
+
+def test_poison_records_become_bounded_dead_letters_and_ingestion_goes_on(reco_settings: Settings) -> None:
+    # Regression: a ts of 9999-12-31T23:59:59-23:59 raised OverflowError and crash-looped the
+    # ingestor; a 200 KB non-JSON record made a dead letter the broker refused, which stopped it.
+    store = LakeStore.from_settings(reco_settings.lake)
+    huge = b"\xff\xfe" + b"junk " * 40_000
+    poison = [b'{"ts": "9999-12-31T23:59:59-23:59", "type": "view"}', huge]
+    values = [event_bytes(i) for i in range(50)] + poison + [event_bytes(i) for i in range(50, 100)]
+    asyncio.run(produce(reco_settings, values))
+    ingestor = asyncio.run(ingest_until(reco_settings, store, len(values)))
+    assert ingestor.total_records == len(values)
+
+    rows = bronze_rows(store)
+    assert sorted(rows.column("value").to_pylist()) == sorted(values[:50] + values[52:])
+    letters = asyncio.run(
+        read_topic(reco_settings.kafka.bootstrap_servers, reco_settings.kafka.dead_letter_topic, 2)
+    )
+    decoded = {d.errors[0].code: d for d in (decode_dead_letter(r.value) for r in letters)}
+    assert set(decoded) == {"timestamp_out_of_range", "malformed_json"}
+    big = decoded["malformed_json"]
+    assert big.truncated and big.original_bytes_count == len(huge) and big.original_ref
+    assert store.read_bytes(big.original_ref) == huge  # kept whole, where the letter says
+    assert max(len(r.value) for r in letters) < 200_000
+    # every record, poison included, is covered by the committed positions
+    assert sum(n or 0 for n in asyncio.run(committed(reco_settings, 3)).values()) == len(values)
+
+
+def test_a_broker_that_lost_its_log_is_read_again_from_the_start(
+    fresh_kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    # Regression: after a quiet broker restart the ingestor sat past the end of the new log
+    # (90 of 100 acknowledged events never reached bronze) and the same offsets overwrote
+    # earlier bronze files.
+    settings = load_settings(
+        home=str(tmp_path),
+        kafka={"bootstrap_servers": fresh_kafka_broker.bootstrap_servers, "session_timeout_ms": 2_000},
+        lake={"root": str(tmp_path / "lake")},
+        ingestor={"flush_records": 20, "flush_interval_s": 0.2},
+    )
+    store = LakeStore.from_settings(settings.lake)
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        producer = EventProducer(settings.kafka, ensure=[settings.kafka.events_topic], timeout_s=3)
+        ingestor = BronzeIngestor(settings, store)
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingestor.run(stop))
+        try:
+            first = [event_bytes(i) for i in range(60)]
+            await producer.send_raw(settings.kafka.events_topic, [(b"k", v) for v in first])
+            await _until(lambda: ingestor.total_records >= 60)
+            fresh_kafka_broker.stop()
+            fresh_kafka_broker.start()
+            second = [event_bytes(100 + i) for i in range(25)]
+            for value in second:  # a client retrying until acknowledged
+                while True:
+                    try:
+                        await producer.send_raw(settings.kafka.events_topic, [(b"k", value)])
+                        break
+                    except BrokerUnavailableError:
+                        await asyncio.sleep(0.1)
+            await _until(lambda: set(second) <= set(bronze_rows(store).column("value").to_pylist()), 60)
+            return first, second
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 30)
+            await producer.stop()
+
+    first, second = asyncio.run(scenario())
+    values = bronze_rows(store).column("value").to_pylist()
+    assert set(first) | set(second) <= set(values)  # nothing overwritten, nothing skipped
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.1)

@@ -3,7 +3,10 @@
 The build is a full recompute of the date from every bronze file filed under it, so late
 files and replays are absorbed and a rebuild of the same bronze gives the same silver. Steps:
 
-1. parse every bronze record with the `events.v1` contract (failures: quarantine, reason);
+1. parse every bronze record with the `events.v1` contract (failures: quarantine, reason),
+   against the clock of when the platform received it (the broker's timestamp of the record:
+   the same clock the collector checked it against, so what it accepted is never
+   quarantined for its age however late it is ingested);
 2. deduplicate by `event_id`, first by Kafka position wins; a redelivery (same content) is
    dropped and counted, a conflicting reuse of an id (other content) is quarantined;
 3. run the Great Expectations suite; rows failing a row-level expectation go to quarantine
@@ -19,7 +22,7 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -28,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components.events import Event, EventValidationError, decode_event, encode_event
+from components.events.schema import MAX_EVENT_AGE, MAX_FUTURE_SKEW
 from components.lake.bronze import read_bronze_file
 from components.lake.layout import (
     BRONZE,
@@ -41,7 +45,8 @@ from components.lake.layout import (
 from components.lake.store import LakeStore
 from components.validation import SILVER_EVENT_COLUMNS, validate_silver_events
 
-SCHEMA_VERSION = 1
+# 2: `received_at` (when the broker got the record; the lateness rule's clock).
+SCHEMA_VERSION = 2
 SILVER_SCHEMA = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),
@@ -58,6 +63,7 @@ SILVER_SCHEMA = pa.schema(
         pa.field("kafka_partition", pa.int32(), nullable=False),
         pa.field("kafka_offset", pa.int64(), nullable=False),
         pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
@@ -135,9 +141,20 @@ def _read_bronze(store: LakeStore, dt: str) -> tuple[pa.Table, list[str]]:
     return table.take(order), files
 
 
-def _rows(events: list[tuple[Event, int, int, datetime]]) -> dict[str, list[Any]]:
+def received_times(kafka_ms: list[int | None], ingested: list[datetime]) -> list[datetime]:
+    """When the platform received each record: the broker's timestamp (set by the collector's
+    producer when it accepted the event), or the ingest time when the record has none or one
+    later than its ingestion (a foreign producer's clock)."""
+    out = []
+    for ms, ingested_at in zip(kafka_ms, ingested, strict=True):
+        received = datetime.fromtimestamp(ms / 1000, tz=UTC) if ms and ms > 0 else None
+        out.append(received if received is not None and received <= ingested_at else ingested_at)
+    return out
+
+
+def _rows(events: list[tuple[Event, int, int, datetime, datetime]]) -> dict[str, list[Any]]:
     cols: dict[str, list[Any]] = {name: [] for name in SILVER_EVENT_COLUMNS}
-    for event, partition, offset, ingested_at in events:
+    for event, partition, offset, ingested_at, received_at in events:
         cols["event_id"].append(str(event.event_id))
         cols["type"].append(event.type.value)
         cols["user_id"].append(event.user_id)
@@ -152,6 +169,7 @@ def _rows(events: list[tuple[Event, int, int, datetime]]) -> dict[str, list[Any]
         cols["kafka_partition"].append(partition)
         cols["kafka_offset"].append(offset)
         cols["ingested_at"].append(ingested_at)
+        cols["received_at"].append(received_at)
     return cols
 
 
@@ -166,23 +184,31 @@ def content_hash(events: list[Event]) -> str:
     return digest.hexdigest()
 
 
-def build_silver(store: LakeStore, dt: date | str, *, lateness_days: int = 30) -> SilverResult:
+def build_silver(
+    store: LakeStore, dt: date | str, *, lateness_days: int = MAX_EVENT_AGE.days
+) -> SilverResult:
     dt = str(dt)
     bronze, bronze_files = _read_bronze(store, dt)
     values = bronze.column("value").to_pylist()
     partitions = bronze.column("partition").to_pylist()
     offsets = bronze.column("offset").to_pylist()
     ingested = bronze.column("ingested_at").to_pylist()
+    received = received_times(bronze.column("kafka_timestamp_ms").to_pylist(), ingested)
 
     quarantine = _Quarantined()
-    kept: list[tuple[Event, int, int, datetime]] = []
+    kept: list[tuple[Event, int, int, datetime, datetime]] = []
     kept_values: list[bytes] = []
     first_seen: dict[str, bytes] = {}
     duplicates = 0
-    for value, partition, offset, ingested_at in zip(values, partitions, offsets, ingested, strict=True):
+    rows = zip(values, partitions, offsets, ingested, received, strict=True)
+    for value, partition, offset, ingested_at, received_at in rows:
         try:
-            # The receiver's clock for the future check is when the record reached the lake.
-            event = decode_event(value, now=ingested_at)
+            # The receiver's clock (future and lateness checks) is when the platform got it.
+            # The broker stamps a record a moment after the collector checked it: the skew
+            # allowance keeps an event accepted at the limit from being refused here.
+            event = decode_event(
+                value, now=received_at, max_age=timedelta(days=lateness_days) + MAX_FUTURE_SKEW
+            )
         except EventValidationError as exc:
             quarantine.add(value, partition, offset, "events.v1 contract", str(exc))
             continue
@@ -198,12 +224,13 @@ def build_silver(store: LakeStore, dt: date | str, *, lateness_days: int = 30) -
                 )
             continue
         first_seen[event_id] = canonical
-        kept.append((event, partition, offset, ingested_at))
+        kept.append((event, partition, offset, ingested_at, received_at))
         kept_values.append(value)
 
     frame = pd.DataFrame(_rows(kept), columns=SILVER_EVENT_COLUMNS)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True)
+    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
     for column in ("dwell_ms", "position", "kafka_partition", "kafka_offset"):
         frame[column] = frame[column].astype("Int64")
     frame["propensity"] = frame["propensity"].astype("Float64")
@@ -213,7 +240,7 @@ def build_silver(store: LakeStore, dt: date | str, *, lateness_days: int = 30) -
         raise SilverSchemaError(f"silver frame failed {table_checks}")
     bad_rows = outcome.reasons_by_row()
     for row, names in sorted(bad_rows.items()):
-        _, partition, offset, _ = kept[row]
+        _, partition, offset, _, _ = kept[row]
         quarantine.add(kept_values[row], partition, offset, ", ".join(names), "failed: " + "; ".join(names))
     good = [i for i in range(len(kept)) if i not in bad_rows]
     events = [kept[i][0] for i in good]
@@ -269,11 +296,15 @@ def read_manifest(store: LakeStore, dt: date | str) -> dict[str, Any]:
 
 
 def read_silver(store: LakeStore, dt: date | str) -> pa.Table:
-    """The silver partition the manifest points at (empty table if it holds no rows)."""
+    """The silver partition the manifest points at (empty table if it holds no rows). A
+    partition built before `received_at` existed (schema 1) gets it from `ingested_at`."""
     manifest = read_manifest(store, dt)
     if not manifest["silver_file"]:
         return SILVER_SCHEMA.empty_table()
-    return pq.read_table(io.BytesIO(store.read_bytes(manifest["silver_file"])), schema=SILVER_SCHEMA)
+    table = pq.read_table(io.BytesIO(store.read_bytes(manifest["silver_file"])))
+    if "received_at" not in table.column_names:
+        table = table.append_column("received_at", table.column("ingested_at"))
+    return table.select(SILVER_SCHEMA.names).cast(SILVER_SCHEMA)
 
 
 def read_quarantine(store: LakeStore, dt: date | str) -> pa.Table:

@@ -57,7 +57,7 @@ def validate_partition(store: LakeStore, dt: str, *, max_quarantine_share: float
     if table.num_rows == 0:
         report.failures.append("no rows")
     else:
-        frame = table.to_pandas()
+        frame = table.to_pandas()  # read_silver fills received_at of schema-1 partitions
         for column in ("dwell_ms", "position", "kafka_partition", "kafka_offset"):
             frame[column] = frame[column].astype("Int64")
         frame["propensity"] = frame["propensity"].astype("Float64")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp  # pants: no-infer-dep (scipy comes with implicit; see BUILD)
+import scipy.sparse as sp
 
 from components.models.base import Recommender
 from components.models.kinds import AlsModel, BprModel, EaseModel, PopularityModel

@@ -4,17 +4,19 @@ per cooldown window, and Prometheus gauges of the figures."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from redis import Redis
 
 from components.alerts import send_alert
+from components.alerts.webhook import AlertDeliveryError, post_with_retries
 from components.config import Settings
 from components.monitoring.check import DriftCheck, yesterday
 from components.orchestration.local import daily_flow_command, daily_flow_env
@@ -58,28 +60,46 @@ def trigger_retrain(settings: Settings, reason: str, *, run_date: str | None = N
             raise
 
 
+def bearer(token: str) -> str:
+    """The Authorization header value: `argo auth token` prints "Bearer ..." and the runbook
+    stores it so; a bare token gets the prefix."""
+    token = token.strip()
+    return token if token.lower().startswith("bearer ") else f"Bearer {token}"
+
+
 def _submit_to_argo(settings: Settings, run_date: str) -> RetrainOutcome:
+    """Submit the daily flow's WorkflowTemplate. Retried with backoff through network errors
+    and 5xx; the workflow's name is fixed before the first attempt, so a retry of a submit that
+    did go through finds it (409) instead of starting a second retrain."""
     monitoring, namespace = settings.monitoring, settings.orchestration.namespace
     headers = {}
     if monitoring.argo_token is not None:
-        headers["Authorization"] = f"Bearer {monitoring.argo_token.get_secret_value()}"
-    response = httpx.post(
-        f"{monitoring.argo_server_url}/api/v1/workflows/{namespace}/submit",
-        json={
-            "namespace": namespace,
-            "resourceKind": "WorkflowTemplate",
-            "resourceName": monitoring.argo_template,
-            "submitOptions": {"labels": "reco/trigger=drift", "parameters": [f"run-date={run_date}"]},
-        },
-        headers=headers,
-        timeout=30,
-    )
-    if response.status_code >= 300:
-        raise RuntimeError(f"Argo submit answered {response.status_code}: {response.text[:500]}")
+        headers["Authorization"] = bearer(monitoring.argo_token.get_secret_value())
+    name = f"{monitoring.argo_template}-drift-{run_date}-{uuid.uuid4().hex[:6]}"
     try:
-        name = response.json().get("metadata", {}).get("name", "?")
-    except ValueError:  # a proxy in front of Argo may answer without the workflow body
-        name = "?"
+        response = post_with_retries(
+            f"{monitoring.argo_server_url}/api/v1/workflows/{namespace}/submit",
+            {
+                "namespace": namespace,
+                "resourceKind": "WorkflowTemplate",
+                "resourceName": monitoring.argo_template,
+                "submitOptions": {
+                    "name": name,
+                    "labels": "reco/trigger=drift",
+                    "parameters": [f"run-date={run_date}"],
+                },
+            },
+            attempts=settings.alerts.attempts,
+            timeout_s=30,
+            headers=headers,
+            what="Argo submit",
+        )
+    except AlertDeliveryError as exc:
+        if exc.status != 409:
+            raise RuntimeError(str(exc)) from exc
+        return RetrainOutcome(True, "argo", f"workflow {name} was already submitted (a retried submit)")
+    with contextlib.suppress(ValueError):  # a proxy in front of Argo may answer without a body
+        name = response.json().get("metadata", {}).get("name", name)
     return RetrainOutcome(True, "argo", f"submitted workflow {name} from template {monitoring.argo_template}")
 
 

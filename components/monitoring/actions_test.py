@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from components.config import Settings, load_settings
 from components.monitoring.actions import act_on, trigger_retrain
@@ -96,3 +97,45 @@ def test_no_drift_no_alert(
     assert not outcome.alerted and outcome.retrain is None
     assert webhook.received == [] and argo_server.received == []
     assert "reco_drift_detected 0.0" in (tmp_path / "reco_drift.prom").read_text()
+
+
+def test_argo_token_stored_with_its_bearer_prefix_is_sent_once_prefixed(
+    tmp_path: Path, redis_ns: RedisNamespace, webhook: WebhookReceiver, argo_server: WebhookReceiver
+) -> None:
+    # Regression: the runbook stores `argo auth token`'s output ("Bearer ...") and the code
+    # added another "Bearer ".
+    settings = _settings(tmp_path, redis_ns, webhook, argo_server)
+    prefixed = settings.model_copy(
+        update={
+            "monitoring": settings.monitoring.model_copy(update={"argo_token": SecretStr("Bearer s3cret")})
+        }
+    )
+    assert trigger_retrain(prefixed, "drift").triggered
+    assert argo_server.headers[-1]["Authorization"] == "Bearer s3cret"
+    redis_ns.clear()  # release the cooldown
+    assert trigger_retrain(settings, "drift").triggered
+    assert argo_server.headers[-1]["Authorization"] == "Bearer s3cret"
+
+
+def test_argo_submit_is_retried_through_a_flaky_server_under_one_name(
+    tmp_path: Path, redis_ns: RedisNamespace, webhook: WebhookReceiver, argo_server: WebhookReceiver
+) -> None:
+    # Regression: the first network error or 5xx failed the retrain.
+    settings = _settings(tmp_path, redis_ns, webhook, argo_server)
+    argo_server.answers = [503, 503]
+    outcome = trigger_retrain(settings, "drift", run_date="2026-11-27")
+    assert outcome.triggered and argo_server.attempts == 3
+    (submit,) = argo_server.received
+    assert submit["submitOptions"]["name"].startswith("dailyflow-drift-2026-11-27-")
+
+
+def test_a_retried_argo_submit_that_had_gone_through_starts_no_second_retrain(
+    tmp_path: Path, redis_ns: RedisNamespace, webhook: WebhookReceiver, argo_server: WebhookReceiver
+) -> None:
+    # The first submit timed out at the client after Argo took it: the retry under the same
+    # workflow name is refused as a duplicate (409), which means submitted.
+    settings = _settings(tmp_path, redis_ns, webhook, argo_server)
+    argo_server.answers = [503, 409]
+    outcome = trigger_retrain(settings, "drift", run_date="2026-11-27")
+    assert outcome.triggered and outcome.mode == "argo" and "already submitted" in outcome.detail
+    assert argo_server.attempts == 2

@@ -12,7 +12,7 @@ import inspect
 from functools import cache
 from typing import Any
 
-import jsonschema  # pants: no-infer-dep (comes with great-expectations; see BUILD)
+import jsonschema
 
 _ANY_MARKERS = {"bool", "date", "datetime", "dict", "float", "int", "list", "str", "none_type"}
 KINDS = {

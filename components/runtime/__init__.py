@@ -2,12 +2,19 @@
 profile, services as subprocesses, and the client calls that drive them. Used by the main
 job, end-to-end tests and benchmarks."""
 
-from components.runtime.processes import ServiceProcess, committed_total, post_events, wait_ready
+from components.runtime.processes import (
+    EventSender,
+    ServiceProcess,
+    committed_total,
+    post_events,
+    wait_ready,
+)
 from components.runtime.tansu import TansuBroker, free_port, is_listening, tansu_binary
 
 __all__ = [
     "ServiceProcess",
     "TansuBroker",
+    "EventSender",
     "committed_total",
     "free_port",
     "is_listening",

@@ -77,6 +77,80 @@ async def wait_ready(url: str, timeout_s: float = 60) -> None:
     raise TimeoutError(f"{url} not ready within {timeout_s}s")
 
 
+class EventSender:
+    """POSTs events to a collector (at most `rate` per second), retrying what got a 503 or a
+    429 after its Retry-After, as a client does. `acknowledged` grows as answers come;
+    `pause()` waits until no request is in flight (a quiet moment to restart the broker),
+    `resume()` goes on. A batch refused as a whole (400, 408, 413) counts as rejected."""
+
+    def __init__(
+        self, url: str, *, batch: int = 500, concurrency: int = 4, rate: float | None = None
+    ) -> None:
+        self.url, self.batch, self.concurrency, self.rate = url, batch, concurrency, rate
+        self.acknowledged: set[str] = set()
+        self.rejected = 0
+        self.in_flight = 0
+        self._open = asyncio.Event()
+        self._open.set()
+        self._paused_s = 0.0  # time spent paused, kept out of the pacing
+        self._paused_at: float | None = None
+
+    async def pause(self) -> None:
+        self._open.clear()
+        self._paused_at = time.perf_counter()
+        while self.in_flight:
+            await asyncio.sleep(0.01)
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused_s += time.perf_counter() - self._paused_at
+            self._paused_at = None
+        self._open.set()
+
+    async def send(self, events: list[dict[str, Any]]) -> tuple[set[str], int]:
+        sent = 0
+        started = time.perf_counter()
+        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        for start in range(0, len(events), self.batch):
+            queue.put_nowait(events[start : start + self.batch])
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            nonlocal sent
+            while not queue.empty():
+                chunk = queue.get_nowait()
+                if self.rate:
+                    ahead = sent / self.rate - (time.perf_counter() - started - self._paused_s)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                sent += len(chunk)
+                body = orjson.dumps(chunk)
+                while True:
+                    await self._open.wait()
+                    self.in_flight += 1
+                    try:
+                        response = await client.post(
+                            self.url, content=body, headers={"content-type": "application/json"}
+                        )
+                    finally:
+                        self.in_flight -= 1
+                    if response.status_code in (429, 503):
+                        await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                        continue
+                    results = response.json().get("results")
+                    if results is None:  # refused as a whole
+                        self.rejected += len(chunk)
+                    for result in results or []:
+                        if result["status"] == "accepted":
+                            self.acknowledged.add(result["event_id"])
+                        else:
+                            self.rejected += 1
+                    break
+
+        async with httpx.AsyncClient(timeout=30) as client:
+            await asyncio.gather(*(worker(client) for _ in range(self.concurrency)))
+        return self.acknowledged, self.rejected
+
+
 async def post_events(
     url: str,
     events: list[dict[str, Any]],
@@ -88,39 +162,7 @@ async def post_events(
     """POST every event to a collector (at most `rate` per second), retrying what got a 503.
 
     Returns the ids the collector acknowledged and how many it rejected."""
-    acknowledged: set[str] = set()
-    rejected = 0
-    sent = 0
-    started = time.perf_counter()
-    queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
-    for start in range(0, len(events), batch):
-        queue.put_nowait(events[start : start + batch])
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal rejected, sent
-        while not queue.empty():
-            chunk = queue.get_nowait()
-            if rate:
-                ahead = sent / rate - (time.perf_counter() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
-            sent += len(chunk)
-            body = orjson.dumps(chunk)
-            while True:
-                response = await client.post(url, content=body, headers={"content-type": "application/json"})
-                if response.status_code == 503:
-                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
-                    continue
-                for result in response.json().get("results", []):
-                    if result["status"] == "accepted":
-                        acknowledged.add(result["event_id"])
-                    else:
-                        rejected += 1
-                break
-
-    async with httpx.AsyncClient(timeout=30) as client:
-        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return acknowledged, rejected
+    return await EventSender(url, batch=batch, concurrency=concurrency, rate=rate).send(events)
 
 
 async def committed_total(settings: KafkaSettings, group_id: str, topic: str, partitions: int) -> int:

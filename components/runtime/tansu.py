@@ -55,8 +55,12 @@ def is_listening(port: int, host: str = "127.0.0.1", timeout_s: float = 0.2) -> 
 class TansuBroker:
     """Start with `start()`, stop with `stop()` (by PID); restartable on the same port."""
 
-    def __init__(self, port: int | None = None, log_dir: Path | None = None):
+    def __init__(
+        self, port: int | None = None, log_dir: Path | None = None, advertised_port: int | None = None
+    ):
         self.port = port or free_port()
+        # What metadata tells clients to connect to (a TLS proxy's port in front of it, say).
+        self.advertised_port = advertised_port or self.port
         self.log_path = (log_dir or Path(tempfile.mkdtemp(prefix="reco-tansu-"))) / f"tansu-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -72,6 +76,7 @@ class TansuBroker:
         if self.process and self.process.poll() is None:
             return self
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the fd
             self.process = subprocess.Popen(
                 [
@@ -80,7 +85,7 @@ class TansuBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from components.config import KafkaSettings
 from components.events import Event, EventType
@@ -23,7 +23,8 @@ def records(n: int, request_id: str = "r1") -> list[tuple[bytes, bytes]]:
         model_version="7",
         propensities=[1.0] * n,
         context={"variant": "canary", "page": 'home "quoted"'},
-        ts=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+        # Relative to the run: events older than the lateness limit are refused by the contract.
+        ts=(datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0),
     )
 
 

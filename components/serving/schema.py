@@ -6,23 +6,20 @@ operator can tighten them without a code change."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StrictInt,
-    StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
 
 from components.events.errors import FieldError, from_pydantic
-from components.events.schema import ContextValue, check_context
+from components.events.schema import ContextValue, Identifier, JsonInt, check_context
 
-Identifier = Annotated[StrictStr, Field(pattern=r"^[!-~]{1,128}$")]
 # The impression events carry the request's context plus the service's own keys (variant, k,
 # and with exploration arm, policy, explore_p, model_item): 10 + 6 is the events' limit of 16.
 REQUEST_CONTEXT_MAX_KEYS = 10
@@ -34,7 +31,7 @@ class RecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     user_id: Identifier
-    k: StrictInt = 10
+    k: JsonInt = 10
     exclude: list[Identifier] = Field(default_factory=list)
     context: dict[str, ContextValue] = Field(default_factory=dict)
 

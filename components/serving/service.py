@@ -30,6 +30,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from components.config import Settings
+from components.config.redact import redact, secret_values
 from components.exploration import (
     EpsilonGreedy,
     ExplorationPolicy,
@@ -43,6 +44,7 @@ from components.feedback.counts import read_exposure
 from components.feedback.recent import read_recent, recent_key
 from components.lake import LakeStore
 from components.lake.catalog import catalog_version, read_catalog
+from components.logs import bind_request
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.impressions import ImpressionLog, impression_records
@@ -92,7 +94,9 @@ class RecommendService:
         self.metrics = metrics
         self.rule = PopularityRule(self.serving.popular_prior_views, self.serving.popular_half_life_h)
         cache_dir = Path(self.serving.model_cache_dir or Path(settings.home) / "serving" / "models")
+        bound_registry_calls(self.serving.registry_timeout_s)
         self.models_store = ModelStore(settings.mlflow, cache_dir)
+        self._secrets = secret_values(settings)
         self.lake = LakeStore.from_settings(settings.lake)
         timeout = self.serving.redis_timeout_ms / 1000
         self.redis = AsyncRedis.from_url(
@@ -118,6 +122,9 @@ class RecommendService:
         self._catalogue_version: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
+        # One load per version at a time: a slow download goes on in the background and the
+        # next poll waits for the same one instead of starting another.
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         self.exploration = settings.exploration
         self.explorer: ExplorationPolicy | None = None
         self.explore_pools: dict[str, list[str]] = {}
@@ -134,7 +141,8 @@ class RecommendService:
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         """Load what can be loaded (each failure is a degraded flag, not a crash), then start
-        the background loops."""
+        the background loops. Nothing here waits on the registry longer than
+        `registry_timeout_s`: past it, the cached models serve and the polls go on."""
         await self.refresh_catalogue()
         await self.connect_features()
         await self.refresh_items()
@@ -181,6 +189,8 @@ class RecommendService:
             if self.degraded.pop(dependency, None) is not None:
                 log.info("%s recovered", dependency)
         else:
+            # /readyz shows it: no URL password or secret may pass.
+            problem = redact(problem, self._secrets)[:500]
             if dependency not in self.degraded:
                 log.warning("%s degraded: %s", dependency, problem)
             self.degraded[dependency] = problem
@@ -305,12 +315,13 @@ class RecommendService:
 
     async def reload_models(self) -> dict[str, str]:
         """Resolve the aliases; load any version not loaded yet; swap. Returns alias -> version."""
+        timeout = self.serving.registry_timeout_s
         async with self._reload_lock:
             try:
-                aliases = await asyncio.to_thread(self.models_store.resolve)
+                aliases = await asyncio.wait_for(asyncio.to_thread(self.models_store.resolve), timeout)
                 self._flag("registry", None)
-            except RegistryUnavailableError as exc:
-                self._flag("registry", str(exc))
+            except (RegistryUnavailableError, TimeoutError) as exc:
+                self._flag("registry", str(exc) or f"the registry did not answer within {timeout:g} s")
                 if self.models:
                     return self.loaded_versions()
                 aliases = self.models_store.cached_aliases()
@@ -323,7 +334,7 @@ class RecommendService:
                     loaded[alias] = current if current.alias == alias else replace(current, alias=alias)
                     continue
                 try:
-                    fetched = await asyncio.to_thread(self.models_store.load, version)
+                    fetched = await asyncio.wait_for(asyncio.shield(self._load(version)), timeout)
                 except Exception as exc:  # keep serving the previous version of this alias
                     self._flag("registry", f"version {version} ({alias}) not loadable: {exc!r}")
                     if alias in self.models:
@@ -341,6 +352,20 @@ class RecommendService:
             if fresh and self._tasks:
                 _freeze_heap()
             return self.loaded_versions()
+
+    def _load(self, version: str) -> asyncio.Future[Any]:
+        loading = self._loading.get(version)
+        if loading is None:
+            loading = asyncio.ensure_future(asyncio.to_thread(self.models_store.load, version))
+            self._loading[version] = loading
+
+            def done(future: asyncio.Future[Any], version: str = version) -> None:
+                self._loading.pop(version, None)
+                if not future.cancelled():
+                    future.exception()  # retrieved: the waiting poll reports it
+
+            loading.add_done_callback(done)
+        return loading
 
     def loaded_versions(self) -> dict[str, str]:
         return {alias: m.version for alias, m in self.models.items()}
@@ -388,6 +413,11 @@ class RecommendService:
         request_id = os.urandom(16).hex()
         has_features, recent = await self._user_state(request.user_id)
         variant, model = self._choose(request.user_id)
+        bind_request(
+            request_id=request_id,
+            variant=variant,
+            model_version=model.version if model is not None else FALLBACK_VERSION,
+        )
         context = {**request.context, "variant": variant, "k": request.k}
         if now is None:
             now = self.clock()
@@ -543,6 +573,15 @@ class RecommendService:
         await asyncio.to_thread(write_rollout, self.settings.redis, None, 0.0)
         self.canary_share = 0.0
         return {"rolled_back": replaced, "champion": restored, "models": await self.reload_models()}
+
+
+def bound_registry_calls(timeout_s: float) -> None:
+    """MLflow retries an unreachable HTTP registry for minutes by default (7 retries, backoff
+    factor 2, 120 s timeouts: 258 s measured), past Hypercorn's startup timeout. The service
+    asks again at its next poll instead; an operator's own values win."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout_s))))
 
 
 def _freeze_heap() -> None:

@@ -46,7 +46,7 @@ def test_every_list_comes_from_the_ranker_and_every_click_is_reported() -> None:
     for click in clicks:  # each click names a served list and the position of its article
         assert served[click["request_id"]][click["position"]] == click["article_id"]
     for event in sunk:  # the readers' events keep the contract
-        Event.model_validate(event)
+        Event.model_validate(event, context={"now": world.config.end})
     assert loop.events_sent == len(sunk)
     # an article's threshold time is when its 5th impression in that arm was served
     for tally in tallies.values():

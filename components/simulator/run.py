@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.config import KafkaSettings
 from components.simulator.sinks import produce_to_kafka, write_catalogue_jsonl, write_day_jsonl
 from components.simulator.traffic import DayTraffic, TrafficGenerator
 from components.simulator.world import World
@@ -56,13 +57,17 @@ def simulate_to_files(world: World, out_dir: Path, on_day: DayCallback | None = 
 
 
 async def simulate_to_kafka(
-    world: World, bootstrap_servers: str, topic: str, on_day: DayCallback | None = None
+    world: World, kafka: KafkaSettings | str, topic: str, on_day: DayCallback | None = None
 ) -> SimulationSummary:
-    """Produce every event to `topic` (key = user_id, acks=all); returns once all are acknowledged."""
+    """Produce every event to `topic` (key = user_id, acks=all); returns once all are
+    acknowledged. `kafka`: the settings (TLS, SASL) or a plain bootstrap address."""
     from aiokafka import AIOKafkaProducer
 
+    from components.streaming import client_options
+
+    settings = KafkaSettings(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **client_options(settings),
         acks="all",
         linger_ms=20,
         max_batch_size=512 * 1024,

@@ -4,8 +4,19 @@ commit only what is durable, topic set-up and dead letters."""
 from components.streaming.kafka import (
     BrokerUnavailableError,
     EventProducer,
+    TopicMissingError,
+    client_options,
     ensure_topics,
     new_consumer,
+    rewind_restarted_partitions,
 )
 
-__all__ = ["BrokerUnavailableError", "EventProducer", "ensure_topics", "new_consumer"]
+__all__ = [
+    "BrokerUnavailableError",
+    "EventProducer",
+    "TopicMissingError",
+    "client_options",
+    "ensure_topics",
+    "new_consumer",
+    "rewind_restarted_partitions",
+]

@@ -19,13 +19,16 @@ def write_bronze(
     partition: int | Sequence[int] = 0,
     first_offset: int = 0,
     ingested_at: datetime | None = None,
+    received_at: datetime | None = None,
     topic: str = "events.v1",
 ) -> list[str]:
-    """Write `values` as bronze files (record i at offset first_offset + i); returns the paths."""
+    """Write `values` as bronze files (record i at offset first_offset + i); returns the paths.
+    `received_at` is the records' Kafka timestamp (when the broker got them; none by default)."""
     partitions = [partition] * len(values) if isinstance(partition, int) else list(partition)
+    kafka_ms = int(received_at.timestamp() * 1000) if received_at is not None else 0
     batch = BronzeBatch()
     for i, (value, part) in enumerate(zip(values, partitions, strict=True)):
-        batch.add(KafkaRecord(topic, part, first_offset + i, b"k", value, 0))
+        batch.add(KafkaRecord(topic, part, first_offset + i, b"k", value, kafka_ms))
     paths = []
     for path, data, _ in batch.files(ingested_at=ingested_at):
         store.write_atomic(path, data)

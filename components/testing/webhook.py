@@ -13,7 +13,12 @@ from typing import Any
 class WebhookReceiver:
     url: str = ""
     received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     status: int = 204  # what it answers; set it to test a refusing webhook
+    # Statuses to answer the first requests with, in order (a flaky webhook: [503, 503]),
+    # before `status`; every request is counted.
+    answers: list[int] = field(default_factory=list)
+    attempts: int = 0
     _server: HTTPServer | None = None
 
     def start(self) -> WebhookReceiver:
@@ -21,7 +26,14 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                receiver.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.attempts += 1
+                if receiver.answers:
+                    self.send_response(receiver.answers.pop(0))
+                    self.end_headers()
+                    return
+                receiver.received.append(body)
+                receiver.headers.append(dict(self.headers))
                 self.send_response(receiver.status)
                 self.end_headers()
 

@@ -16,10 +16,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 TAG="${1:-$(git rev-parse --short HEAD)}"
 REGISTRY="${RECO_IMAGE_REGISTRY:-ghcr.io/reco-mlops}"
 BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim-bookworm}"
-# component  PEX (under dist/)               health port  health path
+# component  PEX (under dist/)               health port (the cluster profile's ops port)  health path
 COMPONENTS=(
-  "recommender services.recommender/bin.pex 8080 /healthz"
-  "collector   services.collector/bin.pex   8081 /healthz"
+  "recommender services.recommender/bin.pex 9180 /healthz"
+  "collector   services.collector/bin.pex   9181 /healthz"
   "ingestor    services.ingestor/bin.pex    9102 /healthz"
   "feedback    services.feedback/bin.pex    9103 /healthz"
   "pipelines   infra.images/pipelines.pex   -    -"

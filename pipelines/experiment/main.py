@@ -1,8 +1,8 @@
 """Online experiment readout from the event stream:
 `./pants run pipelines/experiment/main.py [-- --by arm --control greedy --since 2026-11-20T00:00:00Z]`
 
-Replays events.v1 from the start of the topic, joins each click to its impression (request
-id, position), and prints the CTR per group with a Wilson interval and each group against the
+Replays events.v1 from the start of the topic up to where it stood when the readout began
+(producers may keep writing), joins each click to its impression (request id, position), and prints the CTR per group with a Wilson interval and each group against the
 control with a two-proportion z-test. With `--explore-share`, also the off-policy (SNIPS and
 IPS) estimate of the exploring arm's CTR from both arms' logs. The last line is JSON.
 """
@@ -21,9 +21,9 @@ from rich.table import Table
 
 from components.config import load_settings
 from components.evaluation.experiment import group_counts, readout
-from components.evaluation.logged import LoggedImpressions, exploring_policy_odds, join_clicks
+from components.evaluation.logged import ImpressionJoin, LoggedImpressions, exploring_policy_odds
 from components.evaluation.off_policy import ips, snips
-from components.streaming.replay import read_events
+from components.streaming.replay import replay_topic
 from pipelines.cli import utc_time
 
 CONTROLS = {"arm": "greedy", "variant": "champion", "variant/arm": "champion/greedy"}
@@ -86,11 +86,21 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[red]error:[/red] --control: name the control group for --by model_version")
         return 2
     topic = settings.kafka.events_topic
-    with console.status(f"replaying {topic} from {settings.kafka.bootstrap_servers}"):
-        events, malformed = asyncio.run(
-            read_events(settings.kafka, topic, keep=_window(args.since, args.until))
+    keep, join = _window(args.since, args.until), ImpressionJoin()
+
+    def add(event: dict[str, Any]) -> None:
+        if keep(event):
+            join.add(event)
+
+    with console.status(f"replaying {topic}"):
+        stats = asyncio.run(replay_topic(settings.kafka, topic, add))
+    malformed = stats.malformed
+    if stats.stopped_by != "end":
+        console.print(
+            f"[yellow]warning:[/yellow] the replay of {topic} stopped on {stats.stopped_by}, not at the "
+            "topic's end: the readout may miss events"
         )
-    logged = join_clicks(events)
+    logged = join.result()
     if not len(logged):
         console.print(f"[red]error:[/red] no impressions in {topic} for that window")
         return 1
@@ -100,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     result["malformed_records"] = malformed
+    result["replay_stopped_by"] = stats.stopped_by
     table = Table(title=f"CTR by {args.by} ({len(logged):,} impressions)")
     for column in ("group", "users", "impressions", "clicks", "CTR", "95% CI", "lift", "p-value"):
         table.add_column(column, justify="left" if column == "group" else "right")

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, console: Console) -> SimulationSummary:
 
         if args.kafka:
             topic = args.topic or settings.kafka.events_topic
-            return asyncio.run(simulate_to_kafka(world, settings.kafka.bootstrap_servers, topic, advance))
+            return asyncio.run(simulate_to_kafka(world, settings.kafka, topic, advance))
         out = args.out or Path(settings.home) / "simulated"
         return simulate_to_files(world, out, advance)
 

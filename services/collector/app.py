@@ -1,35 +1,52 @@
 """The collector: `POST /events` takes one event or a batch, answers per event, and
 acknowledges only what the broker acknowledged.
 
-Statuses: 202 all accepted, 207 some rejected, 422 all rejected, 400 unusable body, 413 too
-large, 503 (with Retry-After) when Kafka did not acknowledge: then nothing was accepted.
+Statuses: 202 all accepted, 207 some rejected, 422 all rejected, 400 unusable body, 408 body
+too slow, 413 too large, 429 (with Retry-After) when the client sends too fast, 503 (with
+Retry-After) when Kafka did not acknowledge: then nothing was accepted. No answer carries an
+internal address or a secret: the details go to the log.
+
+With `ops_port` set (the cluster profile), `/healthz`, `/readyz`, `/metrics` and
+`/openapi.json` answer there and the public port serves `POST /events` only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from components.config import Settings
+from components.edge.ports import PortSplit
 from components.events import FieldError
-from components.intake import BodyError, EventIntake, IntakeResult, read_bounded_body
+from components.events.errors import field_label
+from components.events.schema import Event
+from components.intake import (
+    BodyError,
+    EventIntake,
+    IntakeGuard,
+    IntakeResult,
+    RateLimitedError,
+    read_bounded_body,
+)
+from components.intake.openapi import collector_openapi
+from components.logs import bind_request
 from components.streaming import BrokerUnavailableError, EventProducer
 
 log = logging.getLogger("reco.collector")
 
-KNOWN_FIELDS = {
-    "$", "event_id", "type", "user_id", "article_id", "ts", "dwell_ms", "request_id",
-    "position", "model_version", "propensity", "context",
-}  # fmt: skip
+KNOWN_FIELDS = {"$", *Event.model_fields}
+PUBLIC_PATHS = {"/events", "/openapi.json"}
 
 
 class CollectorMetrics:
@@ -50,48 +67,57 @@ class CollectorMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )
+        self.rate_limited = Counter(
+            "reco_collector_rate_limited_events",
+            "Events of requests refused with 429 (a client above its rate)",
+            registry=registry,
+        )
 
     def count_rejections(self, errors: list[FieldError]) -> None:
         for error in errors:
-            # Unknown field names come from clients: keep label values bounded.
-            top = error.field.split(".")[0]
-            field = top if top in KNOWN_FIELDS else "<other>"
-            self.rejections.labels(field=field, code=error.code).inc()
+            self.rejections.labels(field=field_label(error.field, KNOWN_FIELDS), code=error.code).inc()
 
 
-def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Starlette:
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+
+
+def create_app(settings: Settings, registry: CollectorRegistry | None = None) -> Any:
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
+    cfg = settings.collector
     topics = [settings.kafka.events_topic, settings.kafka.dead_letter_topic]
-    producer = EventProducer(settings.kafka, timeout_s=settings.collector.produce_timeout_s, ensure=topics)
-    intake = EventIntake(producer, max_batch=settings.collector.max_batch)
-    unavailable_headers = {"Retry-After": str(settings.collector.retry_after_s)}
+    producer = EventProducer(settings.kafka, timeout_s=cfg.produce_timeout_s, ensure=topics)
+    guard = IntakeGuard(cfg)
+    intake = EventIntake(producer, max_batch=cfg.max_batch, guard=guard)
+    unavailable_headers = {"Retry-After": str(cfg.retry_after_s)}
+    openapi = orjson.dumps(collector_openapi(cfg))
 
-    def answer(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    def answer(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
         metrics.requests.labels(status=str(status)).inc()
-        return JSONResponse(payload, status_code=status, headers=headers)
+        return _json(payload, status, headers)
 
     async def post_events(request: Request) -> Response:
+        request_id = os.urandom(8).hex()
+        bind_request(request_id=request_id)
+        peer = request.client.host if request.client else None
+        client = guard.client(peer, request.headers.get("x-forwarded-for"), request.headers.get("user-agent"))
         try:
-            body = await read_bounded_body(request, settings.collector.max_body_bytes)
+            body = await read_bounded_body(request, cfg.max_body_bytes, timeout_s=cfg.body_timeout_s)
             started = time.perf_counter()
-            result: IntakeResult = await intake.submit(body)
+            result: IntakeResult = await intake.submit(body, client=client)
+        except RateLimitedError as exc:
+            metrics.rate_limited.inc(exc.events)
+            error = FieldError("$", str(exc), "rate_limited")
+            headers = {"Retry-After": str(int(exc.retry_after_s))}
+            return answer(429, {"accepted": 0, "rejected": None, "error": error.as_dict()}, headers)
         except BodyError as exc:
             metrics.count_rejections([exc.error])
             return answer(exc.status, {"accepted": 0, "rejected": None, "error": exc.error.as_dict()})
         except BrokerUnavailableError as exc:
-            return answer(
-                503,
-                {
-                    "accepted": 0,
-                    "error": {
-                        "field": "$",
-                        "reason": f"event broker unavailable, retry later ({exc})",
-                        "code": "unavailable",
-                    },
-                },
-                unavailable_headers,
-            )
+            log.warning("answering 503: %s", exc)
+            error = FieldError("$", "event broker unavailable, retry later", "unavailable")
+            return answer(503, {"accepted": 0, "error": error.as_dict()}, unavailable_headers)
         metrics.produce_seconds.observe(time.perf_counter() - started)
         metrics.events.labels(outcome="accepted").inc(result.accepted)
         metrics.events.labels(outcome="rejected").inc(result.rejected)
@@ -107,20 +133,25 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         )
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return _json({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
         if not producer.started:
             try:
                 await producer.start()
             except BrokerUnavailableError as exc:
-                return JSONResponse({"ready": False, "kafka": str(exc)}, status_code=503)
-        if not await producer.healthy():
-            return JSONResponse({"ready": False, "kafka": "no metadata from the broker"}, status_code=503)
-        return JSONResponse({"ready": True, "kafka": "ok"})
+                log.warning("not ready: %s", exc)
+                return _json({"ready": False, "kafka": "broker unreachable"}, 503)
+        problem = await producer.problem()
+        if problem is not None:
+            return _json({"ready": False, "kafka": problem}, 503)
+        return _json({"ready": True, "kafka": "ok"})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -132,12 +163,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
         yield
         await producer.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/events", post_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    return PortSplit(app, public_paths=PUBLIC_PATHS, ops_port=cfg.ops_port)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from starlette.testclient import TestClient
 
@@ -145,7 +146,10 @@ def test_broker_down_means_503_and_nothing_acknowledged(
         assert response.status_code == 503
         assert response.headers["retry-after"] == str(settings.collector.retry_after_s)
         assert response.json()["accepted"] == 0
-        assert client.get("/readyz").status_code == 503
+        # No internal address in what a client reads (it goes to the log).
+        assert str(fresh_kafka_broker.port) not in response.text
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and str(fresh_kafka_broker.port) not in ready.text
 
         # The broker comes back empty (memory storage): the client retries what got a 503.
         fresh_kafka_broker.start()
@@ -165,3 +169,145 @@ def test_broker_down_means_503_and_nothing_acknowledged(
     # Everything acknowledged after the restart is on the topic; nothing unacknowledged is.
     assert during_outage["event_id"] in on_topic
     assert on_topic <= set(acknowledged)
+
+
+def test_a_quiet_broker_restart_never_acknowledges_what_the_broker_lost(
+    fresh_kafka_broker: TansuBroker, reco_settings: Settings
+) -> None:
+    # Regression: after a restart with no request in flight, the collector answered 202 for 20
+    # events that never reached the topic, and /readyz stayed 200.
+    settings = reco_settings.model_copy(
+        update={
+            "kafka": reco_settings.kafka.model_copy(
+                update={"bootstrap_servers": fresh_kafka_broker.bootstrap_servers, "topic_partitions": 4}
+            )
+        }
+    )
+    acknowledged: list[str] = []
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/events", json=[event(user_id=f"u{i}") for i in range(20)]).status_code == 202
+        fresh_kafka_broker.stop()
+        fresh_kafka_broker.start()
+        for i in range(20):
+            sent = event(user_id=f"w{i}")
+            for _ in range(50):
+                response = client.post("/events", json=sent)
+                if response.status_code == 202:
+                    acknowledged.append(sent["event_id"])
+                    break
+                assert response.status_code == 503, response.text
+        assert client.get("/readyz").status_code == 200
+    assert len(acknowledged) == 20
+    records = asyncio.run(read_topic(settings.kafka.bootstrap_servers, settings.kafka.events_topic, 20))
+    assert set(acknowledged) <= {str(decode_event(r.value).event_id) for r in records}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "code"),
+    [
+        # Regression: an extreme zone offset was a 500 that failed the whole batch.
+        ({"ts": "9999-12-31T23:59:59-23:59"}, "ts", "timestamp_out_of_range"),
+        # Regression: the collector accepted what silver quarantines.
+        ({"ts": (datetime.now(UTC) - timedelta(days=31)).isoformat()}, "ts", "stale_timestamp"),
+        (
+            {"type": "dwell", "dwell_ms": 7 * 3600 * 1000, "request_id": None, "position": None},
+            "dwell_ms",
+            "less_than_equal",
+        ),
+    ],
+)
+def test_what_silver_would_refuse_is_refused_at_the_door(
+    client: TestClient, overrides: dict[str, Any], field: str, code: str
+) -> None:
+    good = event()
+    response = client.post("/events", json=[good, event(**overrides)])
+    assert response.status_code == 207, response.text
+    accepted, rejected = response.json()["results"]
+    assert accepted["status"] == "accepted"
+    assert {(e["field"], e["code"]) for e in rejected["errors"]} >= {(field, code)}
+
+
+def test_an_oversized_unusable_body_is_refused_not_a_503(client: TestClient, reco_settings: Settings) -> None:
+    # Regression: a large malformed body made a dead letter the broker refused: 503 forever.
+    raw = b"{" + b"x" * 900_000
+    response = client.post("/events", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_json"
+    (record,) = events_on(reco_settings, reco_settings.kafka.dead_letter_topic, 1)
+    letter = decode_dead_letter(record.value)
+    assert letter.truncated and letter.original_bytes_count == len(raw)
+    assert letter.original_bytes() == raw[: len(letter.original_bytes())]
+
+
+def _filtered(reco_settings: Settings, **collector: Any) -> Settings:
+    return reco_settings.model_copy(
+        update={
+            "collector": reco_settings.collector.model_copy(update={"unfiltered_clients": [], **collector})
+        }
+    )
+
+
+def test_crawlers_impossible_rates_and_duplicate_bursts_are_refused_and_counted(
+    reco_settings: Settings,
+) -> None:
+    settings = _filtered(reco_settings, user_events_per_min=30)
+    with TestClient(create_app(settings)) as client:
+        bot = client.post(
+            "/events", json=event(), headers={"user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}
+        )
+        assert bot.status_code == 422
+        assert bot.json()["results"][0]["errors"][0]["code"] == "bot_user_agent"
+
+        # One reader clicking 40 articles at once: 30 a minute is the most a person does.
+        clicks = [event(user_id="fast", article_id=f"a{i}") for i in range(40)]
+        response = client.post("/events", json=clicks)
+        codes = [r.get("errors", [{}])[0].get("code") for r in response.json()["results"]]
+        assert codes.count(None) == 30 and codes.count("impossible_rate") == 10
+
+        # The same click again under another id within the window is a duplicate burst...
+        first = event(user_id="twice", article_id="a9")
+        again = event(user_id="twice", article_id="a9")
+        assert client.post("/events", json=first).status_code == 202
+        burst = client.post("/events", json=again)
+        assert burst.json()["results"][0]["errors"][0]["code"] == "duplicate_burst"
+        # ... but a retry of the same event (same id) is not: ids make retries idempotent.
+        assert client.post("/events", json=first).status_code == 202
+
+        metrics = client.get("/metrics").text
+    assert 'reco_collector_rejections_total{code="impossible_rate",field="user_id"} 10.0' in metrics
+    assert 'reco_collector_rejections_total{code="bot_user_agent",field="$"} 1.0' in metrics
+    letters = events_on(settings, settings.kafka.dead_letter_topic, 12)
+    assert len(letters) == 12  # refused, never dropped silently
+
+
+def test_a_client_above_its_rate_gets_429_and_nothing_of_it_is_accepted(reco_settings: Settings) -> None:
+    settings = _filtered(reco_settings, client_events_per_s=1.0, client_burst=500)
+    forwarded = {"x-forwarded-for": "203.0.113.7"}  # what the trusted proxy (loopback) saw
+    with TestClient(create_app(settings), client=("127.0.0.1", 40_000)) as client:
+        batch = [event(user_id=f"u{i % 50}", article_id=f"a{i}") for i in range(400)]
+        first = client.post("/events", json=batch, headers=forwarded)
+        assert first.status_code in (202, 207)
+        limited_events = [event(user_id=f"v{i}") for i in range(200)]
+        limited = client.post("/events", json=limited_events, headers=forwarded)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1 and limited.json()["error"]["code"] == "rate_limited"
+        # Another client (another forwarded address) is not held back by this one.
+        others = [event(user_id=f"w{i}") for i in range(200)]
+        assert (
+            client.post("/events", json=others, headers={"x-forwarded-for": "198.51.100.9"}).status_code
+            == 202
+        )
+        metrics = client.get("/metrics").text
+    assert "reco_collector_rate_limited_events_total 200.0" in metrics
+    accepted = {r["event_id"] for r in first.json()["results"] if r["status"] == "accepted"}
+    expected = len(accepted) + len(others)
+    on_topic = {
+        str(decode_event(r.value).event_id)
+        for r in events_on(settings, settings.kafka.events_topic, expected)
+    }
+    assert {e["event_id"] for e in others} <= on_topic
+    assert not {e["event_id"] for e in limited_events} & on_topic  # nothing of the 429 got through
+    # and none of it was dead-lettered either: it was never taken in
+    letters = events_on(settings, settings.kafka.dead_letter_topic)
+    assert not {e["event_id"] for e in limited_events} & {
+        orjson.loads(decode_dead_letter(r.value).original_bytes()).get("event_id") for r in letters
+    }

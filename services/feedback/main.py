@@ -18,14 +18,14 @@ from redis.asyncio import Redis as AsyncRedis
 from components.config import load_settings
 from components.feedback.consumer import BatchReport, FeedbackConsumer
 from components.health import polling, serve_health
+from components.logs import configure_logging
 
 log = logging.getLogger("reco.feedback")
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = load_settings()
+    configure_logging(settings.log, "feedback")
     registry = CollectorRegistry()
     applied = Counter(
         "reco_feedback_events", "Events applied to the feedback state, by type", ["type"], registry=registry

@@ -17,14 +17,14 @@ from components.config import load_settings
 from components.health import polling, serve_health
 from components.lake import LakeStore
 from components.lake.ingest import BronzeIngestor, FlushStats
+from components.logs import configure_logging
 
 log = logging.getLogger("reco.ingestor")
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     settings = load_settings()
+    configure_logging(settings.log, "ingestor")
     store = LakeStore.from_settings(settings.lake)
     registry = CollectorRegistry()
     records = Counter(
@@ -37,6 +37,16 @@ def main() -> int:
     commit_failures = Counter(
         "reco_ingestor_commit_failures", "Flushes whose offset commit failed (replayed)", registry=registry
     )
+    originals = Counter(
+        "reco_ingestor_dead_letter_originals",
+        "Records too large for a dead letter, kept whole in the lake (dead_letters/originals)",
+        registry=registry,
+    )
+    log_restarts = Counter(
+        "reco_ingestor_log_restarts",
+        "Partitions whose log started over (re-created topic, wiped broker) and were read again",
+        registry=registry,
+    )
 
     flush_seconds = Histogram(
         "reco_ingestor_flush_seconds", "Write, dead-letter and commit time per flush",
@@ -47,6 +57,8 @@ def main() -> int:
         files.inc(stats.files)
         dead_letters.inc(stats.dead_letters)
         commit_failures.inc(0 if stats.committed else 1)
+        originals.inc(stats.originals_kept)
+        log_restarts.inc(stats.log_restarts)
         flush_seconds.observe(stats.seconds)
         log.info(
             "flushed %d records into %d files (%d dead letters) in %.3fs",

@@ -8,6 +8,10 @@
   loaded, with the degraded dependencies listed), `GET /metrics` (Prometheus).
 - Admin, with `Authorization: Bearer <RECO_SERVING__ADMIN_TOKEN>`: `POST /admin/reload`,
   `POST /admin/canary {share}`, `POST /admin/rollback`.
+- `GET /openapi.json`: the OpenAPI 3.1 document of all of the above.
+
+With `ops_port` set (the cluster profile), health, readiness, metrics and admin answer there
+and the public port serves `POST /recommend` and `/openapi.json` only.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from components.config import Settings
+from components.edge.ports import PortSplit
 from components.events import FieldError
+from components.events.errors import field_label
 from components.intake import BodyError, read_bounded_body
 from components.serving.metrics import ServingMetrics
-from components.serving.schema import field_errors, parse_request, served_at
+from components.serving.openapi import recommender_openapi
+from components.serving.schema import RecommendRequest, field_errors, parse_request, served_at
 from components.serving.service import RecommendService
 
 log = logging.getLogger("reco.recommender")
+
+PUBLIC_PATHS = {"/recommend", "/openapi.json"}
+# Label values of the invalid-request counter: the request's own fields, never a client's key.
+KNOWN_FIELDS = {"$", *RecommendRequest.model_fields}
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None, **kw: Any) -> Response:
@@ -43,7 +54,7 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
-def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Starlette:
+def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any:
     metrics = metrics or ServingMetrics()
     service = RecommendService(settings, metrics)
     metrics.watch_impressions(
@@ -57,18 +68,22 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
     limits = settings.serving
     token = limits.admin_token.get_secret_value().encode() if limits.admin_token else None
 
-    def invalid(errors: list[FieldError]) -> Response:
+    openapi = orjson.dumps(recommender_openapi(limits))
+
+    def invalid(errors: list[FieldError], status: int = 422) -> Response:
         metrics.requests.labels(variant="none", outcome="invalid").inc()
         for error in errors:
-            metrics.invalid.labels(field=error.field.split(".")[0]).inc()
-        return _json({"error": errors[0].as_dict(), "errors": [e.as_dict() for e in errors]}, 422)
+            metrics.invalid.labels(field=field_label(error.field, KNOWN_FIELDS)).inc()
+        return _json({"error": errors[0].as_dict(), "errors": [e.as_dict() for e in errors]}, status)
 
     async def recommend(request: Request) -> Response:
         try:
-            body = await read_bounded_body(request, limits.max_body_bytes, status=422)
+            body = await read_bounded_body(
+                request, limits.max_body_bytes, status=422, timeout_s=limits.body_timeout_s
+            )
             parsed = parse_request(body, max_k=limits.max_k, max_exclude=limits.max_exclude)
         except BodyError as exc:
-            return invalid([exc.error])
+            return invalid([exc.error], exc.status)
         except ValidationError as exc:
             return invalid(field_errors(exc))
         now = None
@@ -96,6 +111,9 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi_endpoint(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
 
     def authorized(request: Request) -> Response | None:
         if token is None:
@@ -146,15 +164,17 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Sta
         metrics.unwatch_gc()
         await service.stop()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/recommend", recommend, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
             Route("/admin/canary", admin_canary, methods=["POST"]),
             Route("/admin/rollback", admin_rollback, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
+    return PortSplit(app, public_paths=PUBLIC_PATHS, ops_port=limits.ops_port)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import faulthandler
+import socket
 import subprocess
 import time
 import uuid
@@ -261,6 +262,9 @@ def test_expired_articles_are_never_returned(env: Env) -> None:
         (b'{"user_id": "has space"}', "user_id"),
         (b'{"user_id": "u1", "context": {"page": {"nested": 1}}}', "context.page"),
         (b'{"user_id": "u1", "context": ' + b'{"x": "' + b"y" * 70_000 + b'"}}', "$"),
+        # Regression: integers beyond 64 bits passed validation and broke the impression
+        # encoder (500).
+        (b'{"user_id": "u1", "context": {"n": 1180591620717411303424}}', "context"),
     ],
 )
 def test_bad_requests_get_422_naming_the_field(client: TestClient, body: bytes, field: str) -> None:
@@ -480,6 +484,60 @@ def test_redis_down_answers_degraded_from_the_fallback_and_recovers(env: Env, cl
 def test_hot_reload_under_load_drops_no_request(env: Env, tmp_path: Path) -> None:
     """The service on Hypercorn under steady load while the champion alias moves: every
     request succeeds and the new version takes over without a restart."""
+    try:
+        with on_hypercorn(env, tmp_path) as (port, service):
+            configure(env.settings.mlflow)
+            outcome = train_and_register(
+                env.settings,
+                LakeStore.from_settings(env.settings.lake),
+                [Candidate("popularity", {})],
+                dates=env.world.dates,
+                run_gate=False,
+            )
+            new_version = outcome.logged.version
+            assert new_version is not None
+            users = env.world.known_users[:50]
+
+            async def drive() -> tuple[int, list[str], set[str]]:
+                failures: list[str] = []
+                versions: set[str] = set()
+                sent = 0
+                moved_at = None
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+                    async def one(i: int) -> None:
+                        try:
+                            r = await http.post(
+                                "/recommend", json={"user_id": users[i % len(users)], "k": 10}
+                            )
+                            if r.status_code != 200:
+                                failures.append(f"{r.status_code} {r.text[:200]}")
+                            else:
+                                versions.add(r.json()["model_version"])
+                        except httpx.HTTPError as exc:
+                            failures.append(repr(exc))
+
+                    started = time.monotonic()
+                    while time.monotonic() - started < 12:
+                        await asyncio.gather(*(one(sent + j) for j in range(8)))
+                        sent += 8
+                        if moved_at is None and time.monotonic() - started > 2:
+                            await asyncio.to_thread(set_champion, env.settings.mlflow.model_name, new_version)
+                            moved_at = time.monotonic()
+                return sent, failures, versions
+
+            sent, failures, versions = asyncio.run(drive())
+            assert failures == []
+            assert sent > 200
+            assert versions == {env.world.champion_version, new_version}
+            assert service.running
+    finally:
+        set_champion(env.settings.mlflow.model_name, env.world.champion_version)
+
+
+@contextlib.contextmanager
+def on_hypercorn(env: Env, tmp_path: Path) -> Iterator[tuple[int, ServiceProcess]]:
+    """The service as deployed (Hypercorn, uvloop, its own process) on a private port, ready."""
     port = free_port()
     settings = env.settings.model_copy(
         update={
@@ -496,49 +554,145 @@ def test_hot_reload_under_load_drops_no_request(env: Env, tmp_path: Path) -> Non
             asyncio.run(wait_ready(f"http://127.0.0.1:{port}/readyz", timeout_s=90))
         except TimeoutError as exc:
             raise AssertionError(f"the service did not get ready:\n{service.log_tail()}") from exc
-        configure(env.settings.mlflow)
-        outcome = train_and_register(
-            env.settings,
-            LakeStore.from_settings(env.settings.lake),
-            [Candidate("popularity", {})],
-            dates=env.world.dates,
-            run_gate=False,
-        )
-        new_version = outcome.logged.version
-        assert new_version is not None
-        users = env.world.known_users[:50]
-
-        async def drive() -> tuple[int, list[str], set[str]]:
-            failures: list[str] = []
-            versions: set[str] = set()
-            sent = 0
-            moved_at = None
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-
-                async def one(i: int) -> None:
-                    try:
-                        r = await http.post("/recommend", json={"user_id": users[i % len(users)], "k": 10})
-                        if r.status_code != 200:
-                            failures.append(f"{r.status_code} {r.text[:200]}")
-                        else:
-                            versions.add(r.json()["model_version"])
-                    except httpx.HTTPError as exc:
-                        failures.append(repr(exc))
-
-                started = time.monotonic()
-                while time.monotonic() - started < 12:
-                    await asyncio.gather(*(one(sent + j) for j in range(8)))
-                    sent += 8
-                    if moved_at is None and time.monotonic() - started > 2:
-                        await asyncio.to_thread(set_champion, env.settings.mlflow.model_name, new_version)
-                        moved_at = time.monotonic()
-            return sent, failures, versions
-
-        sent, failures, versions = asyncio.run(drive())
-        assert failures == []
-        assert sent > 200
-        assert versions == {env.world.champion_version, new_version}
-        assert service.running
+        yield port, service
     finally:
         service.stop()
-        set_champion(env.settings.mlflow.model_name, env.world.champion_version)
+
+
+def test_metric_labels_never_come_from_the_client(client: TestClient) -> None:
+    # Regression: unknown keys of 64 KB requests became label values: 50,000 series, a 14 MB
+    # /metrics that blocked the event loop for 2.7 s.
+    before = len(client.get("/metrics").content)
+    for i in range(10):
+        body = b'{"user_id": "u1", "' + (b"k%d" % i) * 20_000 + b'": 1}'
+        response = client.post("/recommend", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422
+        assert len(response.content) < 2_000  # the key is not echoed back whole either
+    metrics = client.get("/metrics").text
+    assert 'reco_recommend_invalid_requests_total{field="<other>"}' in metrics
+    assert len(metrics) - before < 2_000
+
+
+class HangingRegistry:
+    """An HTTP server that accepts connections and never answers (a registry behind a dead
+    load balancer): MLflow's own retries would take minutes."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_starts_from_its_cache_within_the_startup_timeout_while_an_http_registry_hangs(
+    env: Env, tmp_path: Path
+) -> None:
+    # Regression: against an HTTP registry that did not answer, start-up spent 258 s in
+    # MLflow's retries, past Hypercorn's startup timeout, and never served its cached models.
+    cache = str(tmp_path / "cache")
+    with_cache = env.settings.model_copy(
+        update={
+            "serving": env.settings.serving.model_copy(
+                update={"model_cache_dir": cache, "registry_timeout_s": 2}
+            )
+        }
+    )
+    with TestClient(create_app(with_cache)) as client:
+        served = ask(client, user_id=env.world.known_users[6], k=5)
+    registry = HangingRegistry()
+    try:
+        hanging = with_cache.model_copy(
+            update={
+                "mlflow": with_cache.mlflow.model_copy(
+                    update={
+                        "tracking_uri": f"http://reco:s3cret-pw@127.0.0.1:{registry.port}",
+                        "registry_uri": None,
+                    }
+                )
+            }
+        )
+        started = time.monotonic()
+        with TestClient(create_app(hanging)) as client:
+            startup_s = time.monotonic() - started
+            ready = client.get("/readyz")
+            again = ask(client, user_id=env.world.known_users[6], k=5)
+    finally:
+        registry.close()
+    assert startup_s < 30, f"start-up took {startup_s:.0f}s (Hypercorn gives 60)"
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["models"]["champion"] == env.world.champion_version
+    assert "registry" in ready.json()["degraded"]
+    assert again["model_version"] == served["model_version"]
+
+    # Regression: /readyz printed the registry URI with its password (a refusing registry's
+    # error names its URL).
+    refusing = hanging.model_copy(
+        update={
+            "mlflow": hanging.mlflow.model_copy(
+                update={"tracking_uri": f"http://reco:s3cret-pw@127.0.0.1:{free_port()}"}
+            )
+        }
+    )
+    with TestClient(create_app(refusing)) as client:
+        body = client.get("/readyz").json()
+    assert "registry" in body["degraded"] and "127.0.0.1" in body["problems"]["registry"]
+    assert "s3cret-pw" not in str(body) and "reco:***@" in body["problems"]["registry"]
+
+
+def test_redis_outage_under_load_fails_no_request(env: Env, tmp_path: Path) -> None:
+    """Outage drill: the service on Hypercorn under steady load while Redis is stopped for a
+    few seconds and started again. Every request is answered (the fallback while Redis is
+    away), and the service uses Redis again by itself once it is back."""
+    users = env.world.known_users[:30]
+    try:
+        with on_hypercorn(env, tmp_path) as (port, _):
+            sent, failures, reasons, degraded = asyncio.run(_drive_through_a_redis_outage(env, port, users))
+    finally:
+        if env.redis.proc is None:
+            env.redis.start()
+    assert failures == [] and sent > 200
+    assert "redis" in degraded[: degraded.index("|")]  # it noticed ...
+    assert "redis" not in degraded[degraded.index("|") + 1 :]  # ... and recovered by itself
+    assert "popular" in reasons
+
+
+async def _drive_through_a_redis_outage(
+    env: Env, port: int, users: list[str]
+) -> tuple[int, list[str], set[str], list[str]]:
+    """Eight requests at a time for 12 s; Redis stopped from 2 s to 6 s. Returns (requests,
+    failures, reasons served, degraded on /readyz during the outage + "|" + after)."""
+    failures: list[str] = []
+    reasons: set[str] = set()
+    degraded_seen: list[str] = []
+    sent = 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+        async def one(i: int) -> None:
+            try:
+                r = await http.post("/recommend", json={"user_id": users[i % len(users)], "k": 5})
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                else:
+                    reasons.update(item["reason"] for item in r.json()["items"])
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+
+        started = time.monotonic()
+        stopped = restarted = False
+        while time.monotonic() - started < 12:
+            await asyncio.gather(*(one(sent + j) for j in range(8)))
+            sent += 8
+            elapsed = time.monotonic() - started
+            if not stopped and elapsed > 2:
+                await asyncio.to_thread(env.redis.stop)
+                stopped = True
+            if stopped and not restarted and elapsed > 6:
+                degraded_seen = (await http.get("/readyz")).json()["degraded"]
+                await asyncio.to_thread(env.redis.start)
+                restarted = True
+        await asyncio.sleep(2)
+        ready = (await http.get("/readyz")).json()
+    return sent, failures, reasons, [*degraded_seen, "|", *ready["degraded"]]

@@ -14,6 +14,8 @@ from hypercorn.config import Config
 from hypercorn.run import run
 
 from components.config import load_settings
+from components.edge.ports import binds
+from components.logs import configure_logging
 
 CONFIG_FILE = Path(__file__).with_name("hypercorn.toml")
 APP = "services.recommender.asgi:app"
@@ -22,7 +24,9 @@ APP = "services.recommender.asgi:app"
 def hypercorn_config(workers: int | None = None) -> Config:
     settings = load_settings()
     config = Config.from_toml(CONFIG_FILE)
-    config.bind = [f"{settings.serving.host}:{settings.serving.port}"]
+    serving = settings.serving
+    config.bind = binds(serving.host, serving.port, serving.ops_port)
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.application_path = APP
     if workers is not None:
         config.workers = workers
@@ -35,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=None, help="worker processes (default: hypercorn.toml)"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(load_settings().log, "recommender")
     return run(hypercorn_config(args.workers))
 
 

@@ -1,0 +1,141 @@
+"""The recommend service's OpenAPI document (served at /openapi.json), from the request model
+and the limits in the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config.settings import ServingSettings
+from components.edge.openapi import OPS_PORT_NOTE, document, health_paths, json_body, json_response, ref
+from components.events.jsonschema import context_json_schema
+from components.events.schema import IDENTIFIER_PATTERN
+from components.serving.schema import REQUEST_CONTEXT_MAX_KEYS
+
+IDENTIFIER = {"type": "string", "pattern": IDENTIFIER_PATTERN}
+
+
+def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
+    request = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user_id"],
+        "properties": {
+            "user_id": {**IDENTIFIER, "description": "The reader (printable ASCII, 1-128 characters)."},
+            "k": {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": 10},
+            "exclude": {
+                "type": "array",
+                "maxItems": settings.max_exclude,
+                "items": IDENTIFIER,
+                "description": "Article ids never to return (besides the reader's recent reads).",
+            },
+            "context": {
+                **context_json_schema(REQUEST_CONTEXT_MAX_KEYS),
+                "description": "Page context, logged with the impressions.",
+            },
+        },
+    }
+    item = {
+        "type": "object",
+        "required": ["article_id", "score", "reason"],
+        "properties": {
+            "article_id": {"type": "string"},
+            "score": {"type": "number"},
+            "reason": {"type": "string"},
+        },
+    }
+    answer = {
+        "type": "object",
+        "required": ["items", "model_version", "variant", "request_id", "latency_ms", "arm"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "model_version": {"type": "string"},
+            "variant": {"type": "string"},
+            "request_id": {"type": "string"},
+            "latency_ms": {"type": "number"},
+            "arm": {"type": "string"},
+        },
+    }
+    invalid = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": ref("FieldError"), "errors": {"type": "array", "items": ref("FieldError")}},
+    }
+    refused = {"type": "object", "required": ["error"]}
+    admin_refusals = {
+        "401": json_response("No or a wrong bearer token", refused),
+        "403": json_response("Admin endpoints are disabled (no token configured)", refused),
+    }
+    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
+    paths = {
+        "/recommend": {
+            "post": {
+                "summary": "A list of articles for a reader",
+                "description": (
+                    "Never returns the request's exclusions, the reader's recent reads, or "
+                    "unpublished or expired articles. The answer says which model version and "
+                    "variant served it; its impressions are logged by the service."
+                ),
+                "operationId": "recommend",
+                "requestBody": json_body(request, "Who, how many, what not"),
+                "responses": {
+                    "200": json_response("The list", answer),
+                    "408": json_response("The body did not arrive in time", invalid),
+                    "422": json_response("A field broke a rule (named, with the reason)", invalid),
+                    "500": json_response("Internal error (logged with the request id)", invalid),
+                },
+            }
+        },
+        **health_paths(
+            {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}}
+        ),
+        "/admin/reload": {
+            "post": {
+                "summary": "Resolve the registry aliases now and load what moved",
+                "operationId": "adminReload",
+                "description": OPS_PORT_NOTE,
+                "security": admin,
+                "responses": {"200": json_response("Loaded versions", {"type": "object"}), **admin_refusals},
+            }
+        },
+        "/admin/canary": {
+            "post": {
+                "summary": "Set the canary's share of readers",
+                "operationId": "adminCanary",
+                "description": OPS_PORT_NOTE,
+                "security": admin,
+                "requestBody": json_body(
+                    {
+                        "type": "object",
+                        "required": ["share"],
+                        "properties": {"share": {"type": "number", "minimum": 0, "maximum": 1}},
+                    },
+                    "The share, within [0, 1]",
+                ),
+                "responses": {
+                    "200": json_response("The rollout state", {"type": "object"}),
+                    "422": json_response("A bad share", invalid),
+                    **admin_refusals,
+                },
+            }
+        },
+        "/admin/rollback": {
+            "post": {
+                "summary": "Restore the previous champion and stop the canary",
+                "operationId": "adminRollback",
+                "description": OPS_PORT_NOTE,
+                "security": admin,
+                "responses": {
+                    "200": json_response("What was rolled back", {"type": "object"}),
+                    "409": json_response("Nothing to roll back to", refused),
+                    **admin_refusals,
+                },
+            }
+        },
+    }
+    return document(
+        "reco recommend API",
+        "1",
+        "Recommendations for readers; admin actions need the bearer token.",
+        paths,
+        {},
+    )
