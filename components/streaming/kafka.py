@@ -258,21 +258,18 @@ class EventProducer:
         after this call (callers share one request in flight)."""
         wanted = self._checks_started + 1
         while True:
-            if self._check is None:
+            check = self._check
+            # A finished check is stale: start another. (Awaiting a finished future does not
+            # yield, so waiting on one until its callbacks run would spin the event loop.)
+            if check is None or check.done():
                 self._checks_started += 1
                 self._check_seq = self._checks_started
-                self._check = asyncio.ensure_future(self._describe(producer))
-                self._check.add_done_callback(self._check_finished)
-            check, seq = self._check, self._check_seq
+                check = self._check = asyncio.ensure_future(self._describe(producer))
+                check.add_done_callback(_retrieve)
+            seq = self._check_seq
             present = await asyncio.shield(check)
             if seq >= wanted:
                 return present
-
-    def _check_finished(self, future: asyncio.Future[dict[str, set[int]]]) -> None:
-        if self._check is future:
-            self._check = None
-        if not future.cancelled():
-            future.exception()  # retrieved: every waiter got it already
 
     async def _describe(self, producer: AIOKafkaProducer) -> dict[str, set[int]]:
         return await describe_topics(producer.client, sorted(self._topics))

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import ssl
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -338,3 +339,32 @@ def test_unreachable_broker_fails_fast_with_a_clear_error() -> None:
     with pytest.raises(BrokerUnavailableError, match="cannot reach Kafka"):
         asyncio.run(send())
     assert time.monotonic() - started < 5
+
+
+def test_a_finished_check_whose_callbacks_have_not_run_is_not_awaited_forever(
+    kafka_broker: TansuBroker,
+) -> None:
+    # Regression (found by the chaos benchmark): a caller that reached the shared metadata
+    # check after it finished but before its done-callbacks ran awaited the finished future
+    # again and again without yielding: the collector's event loop spun and every request hung.
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    settings = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers, events_topic=topic)
+    outcome: dict[str, object] = {}
+
+    async def scenario() -> None:
+        producer = EventProducer(settings, ensure=[topic])
+        try:
+            await producer.send_events([an_event("u1")])
+            finished: asyncio.Future[dict[str, set[int]]] = asyncio.get_running_loop().create_future()
+            finished.set_result({})  # done, its callbacks not run yet
+            producer._check, producer._check_seq = finished, producer._checks_started
+            assert producer._producer is not None
+            outcome["present"] = await producer._confirm(producer._producer)
+        finally:
+            await producer.stop()
+
+    worker = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the check spun the event loop"
+    assert topic in outcome["present"]  # type: ignore[operator]
