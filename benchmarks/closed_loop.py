@@ -55,6 +55,7 @@ from components.features.build import build_features
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
 from components.lake.silver import bronze_dates, build_silver
+from components.names import ARMS, CHAMPION, EXPLORE, GREEDY
 from components.registry.gate import set_champion
 from components.registry.tracking import configure
 from components.runtime import ServiceProcess, TansuBroker, committed_total, free_port, wait_ready
@@ -200,7 +201,7 @@ class ServiceRanker:
 
     async def wait_champion(self, version: str, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
-        while (await self.ready())["models"].get("champion") != version:
+        while (await self.ready())["models"].get(CHAMPION) != version:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the service did not load champion {version} in {timeout_s:.0f}s")
             await asyncio.sleep(0.2)
@@ -327,16 +328,16 @@ async def run(
     events, malformed = await read_events(kafka, kafka.events_topic, keep=in_loop)
     logged = join_clicks(events)
     # The loop's own lists: a warm-up session that ran past midnight logged house lists too.
-    logged = logged.select(np.isin(logged.arm, ["greedy", "explore"]))
+    logged = logged.select(np.isin(logged.arm, list(ARMS)))
     target, logging_p = exploring_policy_odds(logged, args.explore_share)
     snips_estimate = snips(logged.clicked, target, logging_p)
     ips_estimate = ips(logged.clicked, target, logging_p)
-    explore_logged = logged.select(logged.arm == "explore")
-    comparison = {g.group: g for g in readout(group_counts(logged, "arm"), "greedy")}
+    explore_logged = logged.select(logged.arm == EXPLORE)
+    comparison = {g.group: g for g in readout(group_counts(logged, "arm"), GREEDY)}
 
     cat = world.catalogue
     live_during = int(np.count_nonzero((cat.published_at < loop_end) & (cat.expires_at > loop_start)))
-    greedy, explore = loop.arms["greedy"], loop.arms["explore"]
+    greedy, explore = loop.arms[GREEDY], loop.arms[EXPLORE]
     g_hours, g_share, n_new = exposure_hours(world, greedy.reached, loop_start, loop_end)
     e_hours, e_share, _ = exposure_hours(world, explore.reached, loop_start, loop_end)
     result: dict[str, Any] = {
@@ -357,7 +358,7 @@ async def run(
         "snips_effective_n": round(snips_estimate.effective_n),
         "ips_explore_ctr": round(ips_estimate.value, 5),
         "logged_explore_ctr": round(float(explore_logged.clicked.mean()), 5),
-        "explore_vs_greedy": comparison["explore"].as_dict(),
+        "explore_vs_greedy": comparison[EXPLORE].as_dict(),
         "impressions": {"served": greedy.impressions + explore.impressions, "sent_by_service": served_impressions,
                         "logged_in_loop": len(logged), "orphan_clicks": logged.orphan_clicks, "malformed": malformed},
         "arms": {name: {"users": len(t.users), "lists": t.lists, "impressions": t.impressions, "clicks": t.clicks}

@@ -32,6 +32,7 @@ from rich.console import Console
 from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
+from components.lake.layout import daily_report_path
 from components.models.fit import build_interactions
 from components.monitoring.actions import act_on
 from components.monitoring.check import run_drift_check
@@ -111,7 +112,7 @@ def scenario(name: str, args: argparse.Namespace, console: Console) -> dict[str,
                 assert acted.retrain.pid is not None
                 _, status = os.waitpid(acted.retrain.pid, 0)
                 retrain["exit_status"] = status
-                summary = json.loads(store.read_bytes(f"reports/daily/{dt}.json"))
+                summary = json.loads(store.read_bytes(daily_report_path(dt)))
                 retrain.update(
                     model_version=summary["model_version"], gate=summary["gate"], best=summary["best"]
                 )

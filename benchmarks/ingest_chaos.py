@@ -36,6 +36,7 @@ from typing import Any
 from components.config import Settings, load_settings
 from components.lake import LakeStore
 from components.lake.bronze import read_bronze_file
+from components.lake.layout import BRONZE
 from components.lake.silver import bronze_dates, build_silver, read_silver
 from components.runtime.processes import EventSender, ServiceProcess, committed_total, post_events, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
@@ -52,7 +53,7 @@ def log(message: str) -> None:
 def bronze_ids(store: LakeStore) -> set[str]:
     """Event ids durable in bronze now (the unplaceable ones are dead letters, not here)."""
     ids = set()
-    for path in store.list_files("bronze/events/", ".parquet"):
+    for path in store.list_files(f"{BRONZE}/", ".parquet"):
         for value in read_bronze_file(store.read_bytes(path)).column("value").to_pylist():
             ids.add(json.loads(value)["event_id"])
     return ids
@@ -155,7 +156,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             sending = asyncio.create_task(sender.send(events))
             files = 0
             for action in plan:
-                while len(store.list_files("bronze/events/", ".parquet")) <= files:
+                while len(store.list_files(f"{BRONZE}/", ".parquet")) <= files:
                     if sending.done():
                         raise RuntimeError(
                             f"all events sent before the {action} strike: raise --events or lower --rate"
@@ -180,7 +181,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         "not yet in bronze are at risk"
                     )
                     sender.resume()
-                files = len(store.list_files("bronze/events/", ".parquet"))
+                files = len(store.list_files(f"{BRONZE}/", ".parquet"))
             acknowledged, rejected = await sending
             collector_seconds = time.perf_counter() - started
             # Caught up: every acknowledged event that was not at risk is durable in bronze.

@@ -1,71 +1,184 @@
-"""Entities, feature views and feature services, built for a given lake location.
+"""The features, once: their names, types and roles, and the Feast objects built from them.
+
+`USER_FIELDS` and `ARTICLE_FIELDS` are the only list of reco's features. Everything else
+derives from them: the Feast views' schemas (here), the columns `compute.py` emits and their
+order, the training sets' defaults for entities without a row (`store.py`), the online
+reader's HMGET fields (`online.py`) and the columns drift monitoring compares
+(`components/monitoring/drift.py`). Adding a feature means a spec here and its computation in
+components/features/compute.py; a test fails while one side is missing.
 
 Training (point-in-time joins on the offline store) and serving (the Redis online store) both
-read these definitions; the computations behind the sources live in components/features.
+read these definitions. The module imports Feast: every consumer is in the `pipelines` resolve,
+and the `feast` CLI loads it (through repo.py) with only this folder on sys.path, so it imports
+nothing of reco's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import Float64, Int64, String, UnixTimestamp
+from feast.types import FeastType, Float64, Int64, String, UnixTimestamp
 
 USER_STATS_PATH = "features/user_stats.parquet"
 ARTICLE_STATS_PATH = "features/article_stats.parquet"
 TRAINING_SERVICE = "training_v1"
 SERVING_SERVICE = "serving_v1"
+# Every feature row carries its point in time and when it was computed (Feast's tie-breaker).
+TIMESTAMP_FIELD = "event_timestamp"
+CREATED_FIELD = "created"
 
-user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.STRING, description="a reader")
-article = Entity(
-    name="article", join_keys=["article_id"], value_type=ValueType.STRING, description="an article"
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature of a view."""
+
+    name: str
+    dtype: FeastType
+    description: str
+    # The value a training row gets when its entity has no row inside the view's TTL (new
+    # users, cold articles). None: the feature stays unknown (null).
+    default: Any = None
+    # Compared as categories (chi-squared, Jensen-Shannon), not as numbers.
+    categorical: bool = False
+    # Watched by drift monitoring (a feature that moves by design says nothing when it moves).
+    monitored: bool = True
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A feature view: one entity, one source file, its features in column order."""
+
+    name: str
+    entity: str
+    entity_description: str
+    join_key: str
+    path: str  # of the source, under the lake
+    # How long a row stays visible to point-in-time lookups and the online store.
+    ttl: timedelta
+    fields: tuple[FeatureSpec, ...]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+USER_FIELDS: tuple[FeatureSpec, ...] = (
+    FeatureSpec("clicks_7d", Int64, "clicks in the last 7 days", default=0),
+    FeatureSpec("read_ratio_7d", Float64, "reads of >= 10 s per opened article, last 7 days"),
+    FeatureSpec("avg_session_len_s", Float64, "mean session length (30-minute gaps), last 7 days"),
+    FeatureSpec("top_category", String, "most opened section, last 7 days", categorical=True),
 )
+ARTICLE_FIELDS: tuple[FeatureSpec, ...] = (
+    FeatureSpec("views_24h", Int64, "opens in the last 24 hours", default=0),
+    FeatureSpec("ctr_24h", Float64, "clicks per impression, last 24 hours"),
+    FeatureSpec("avg_read_time_s", Float64, "mean dwell time, last 7 days"),
+    FeatureSpec("category", String, "the article's section", categorical=True),
+    # Publication time grows by design: comparing it across windows says nothing.
+    FeatureSpec("published_at", UnixTimestamp, "publication time", monitored=False),
+)
+
+USER_STATS = ViewSpec(
+    name="user_stats",
+    entity="user",
+    entity_description="a reader",
+    join_key="user_id",
+    path=USER_STATS_PATH,
+    # A row summarises the last 7 days; rows are re-emitted when events leave the window.
+    ttl=timedelta(days=8),
+    fields=USER_FIELDS,
+    tags={"owner": "reco", "window": "7d"},
+)
+ARTICLE_STATS = ViewSpec(
+    name="article_stats",
+    entity="article",
+    entity_description="an article",
+    join_key="article_id",
+    path=ARTICLE_STATS_PATH,
+    # Articles live up to about two months; the publication row must stay visible.
+    ttl=timedelta(days=120),
+    fields=ARTICLE_FIELDS,
+    tags={"owner": "reco", "window": "24h/7d"},
+)
+VIEWS: tuple[ViewSpec, ...] = (USER_STATS, ARTICLE_STATS)
+
+
+def view(name: str | ViewSpec) -> ViewSpec:
+    """The view spec called `name` (a spec is returned as it is)."""
+    if isinstance(name, ViewSpec):
+        return name
+    for spec in VIEWS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"feature view {name!r}: not defined (views: {[v.name for v in VIEWS]})")
+
+
+def feature_names(name: str | ViewSpec) -> list[str]:
+    """The view's features, in column order."""
+    return [f.name for f in view(name).fields]
+
+
+def columns(name: str | ViewSpec) -> list[str]:
+    """Every column of the view's source rows, in order: join key, timestamps, features."""
+    spec = view(name)
+    return [spec.join_key, TIMESTAMP_FIELD, CREATED_FIELD, *feature_names(spec)]
+
+
+def defaults(name: str | ViewSpec) -> dict[str, Any]:
+    """Feature -> value for an entity without a row (only features that have one)."""
+    return {f.name: f.default for f in view(name).fields if f.default is not None}
+
+
+def monitored(name: str | ViewSpec) -> tuple[list[str], list[str]]:
+    """The features drift monitoring compares: (numerical, categorical), in column order."""
+    watched = [f for f in view(name).fields if f.monitored]
+    return [f.name for f in watched if not f.categorical], [f.name for f in watched if f.categorical]
+
+
+def max_ttl() -> timedelta:
+    """The longest TTL: how far back a lookup at some time may reach in any view."""
+    return max(spec.ttl for spec in VIEWS)
+
+
+def _field(spec: FeatureSpec) -> Field:
+    tags = {"categorical": str(spec.categorical).lower(), "monitored": str(spec.monitored).lower()}
+    return Field(name=spec.name, dtype=spec.dtype, description=spec.description, tags=tags)
 
 
 def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
     """Every Feast object of the repo, with sources under `lake_uri` (folder or s3://...)."""
     source_options: dict[str, Any] = {
-        "timestamp_field": "event_timestamp",
-        "created_timestamp_column": "created",
+        "timestamp_field": TIMESTAMP_FIELD,
+        "created_timestamp_column": CREATED_FIELD,
     }
     if s3_endpoint_url:
         source_options["s3_endpoint_override"] = s3_endpoint_url
-    user_source = FileSource(name="user_stats_source", path=f"{lake_uri}/{USER_STATS_PATH}", **source_options)
-    article_source = FileSource(
-        name="article_stats_source", path=f"{lake_uri}/{ARTICLE_STATS_PATH}", **source_options
-    )
-    user_stats = FeatureView(
-        name="user_stats",
-        entities=[user],
-        # A row summarises the last 7 days; rows are re-emitted when events leave the window.
-        ttl=timedelta(days=8),
-        schema=[
-            Field(name="clicks_7d", dtype=Int64),
-            Field(name="read_ratio_7d", dtype=Float64),
-            Field(name="avg_session_len_s", dtype=Float64),
-            Field(name="top_category", dtype=String),
-        ],
-        source=user_source,
-        online=True,
-        tags={"owner": "reco", "window": "7d"},
-    )
-    article_stats = FeatureView(
-        name="article_stats",
-        entities=[article],
-        # Articles live up to about two months; the publication row must stay visible.
-        ttl=timedelta(days=120),
-        schema=[
-            Field(name="views_24h", dtype=Int64),
-            Field(name="ctr_24h", dtype=Float64),
-            Field(name="avg_read_time_s", dtype=Float64),
-            Field(name="category", dtype=String),
-            Field(name="published_at", dtype=UnixTimestamp),
-        ],
-        source=article_source,
-        online=True,
-        tags={"owner": "reco", "window": "24h/7d"},
-    )
-    training = FeatureService(name=TRAINING_SERVICE, features=[user_stats, article_stats])
-    serving = FeatureService(name=SERVING_SERVICE, features=[user_stats, article_stats])
-    return [user, article, user_source, article_source, user_stats, article_stats, training, serving]
+    # One entity per view today; views sharing an entity share the object.
+    entities = {
+        spec.entity: Entity(
+            name=spec.entity,
+            join_keys=[spec.join_key],
+            value_type=ValueType.STRING,
+            description=spec.entity_description,
+        )
+        for spec in VIEWS
+    }
+    sources = []
+    views = []
+    for spec in VIEWS:
+        source = FileSource(name=f"{spec.name}_source", path=f"{lake_uri}/{spec.path}", **source_options)
+        sources.append(source)
+        views.append(
+            FeatureView(
+                name=spec.name,
+                entities=[entities[spec.entity]],
+                ttl=spec.ttl,
+                schema=[_field(f) for f in spec.fields],
+                source=source,
+                online=True,
+                tags=dict(spec.tags),
+            )
+        )
+    training = FeatureService(name=TRAINING_SERVICE, features=[*views])
+    serving = FeatureService(name=SERVING_SERVICE, features=[*views])
+    return [*entities.values(), *sources, *views, training, serving]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import date, datetime
 
+from components.events.time import TimestampError, parse_timestamp
+
 
 def iso_date(text: str) -> str:
     """argparse type: a YYYY-MM-DD date, normalised; a clear error otherwise."""
@@ -17,9 +19,7 @@ def iso_date(text: str) -> str:
 def utc_time(text: str) -> datetime:
     """argparse type: an ISO 8601 time with a time zone; a clear error otherwise."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"needs a time zone (e.g. Z): {text!r}")
-    return value
+        return parse_timestamp(text)
+    except TimestampError as exc:
+        hint = " (e.g. 2026-11-03T08:00:00Z)" if exc.code == "naive_timestamp" else ""
+        raise argparse.ArgumentTypeError(f"{exc.reason}{hint}") from None

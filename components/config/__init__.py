@@ -11,6 +11,7 @@ from components.config.settings import (
     Profile,
     RedisSettings,
     Settings,
+    UnknownSettingError,
     load_settings,
     settings_env,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Profile",
     "RedisSettings",
     "Settings",
+    "UnknownSettingError",
     "load_settings",
     "settings_env",
 ]

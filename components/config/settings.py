@@ -4,20 +4,48 @@ Nested sections use a double underscore: `RECO_KAFKA__BOOTSTRAP_SERVERS=broker:9
 `RECO_PROFILE` picks the embedded defaults: `local` (a state folder on disk, SQLite MLflow,
 a tansu broker and Redis on loopback) or `cluster` (in-cluster service names, Postgres, an
 S3 lake, an MLflow server). Any single value can still be overridden on top of a profile.
+
+Every field carries its description: the README's configuration table and `reco.env.example`
+are generated from them (`components/config/reference.py`), so this file is the one place a
+setting is documented. A `RECO_*` variable that is not a setting is an error
+(`UnknownSettingError`, naming the closest setting) unless it is listed in `NOT_SETTINGS`:
+a misspelt variable would otherwise be ignored and its default used without a word.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from components.events.topics import DEAD_LETTER_TOPIC, EVENTS_TOPIC
+
+ENV_PREFIX = "RECO_"
+NESTED_DELIMITER = "__"
+
+# RECO_* variables that are read directly by scripts, tests and images, not by Settings. A
+# trailing `*` covers a prefix. Settings ignores these; any other unknown RECO_* variable is an
+# error. components/config/variables_test.py checks that every RECO_ name in the repository is
+# either a setting or listed here.
+NOT_SETTINGS: dict[str, str] = {
+    "RECO_TEST_*": "test fixtures' servers (RECO_TEST_PGHOST, RECO_TEST_REDIS_URL, "
+    "RECO_TEST_POSTGRES_DSN) and Pants' execution slot (RECO_TEST_SLOT)",
+    "RECO_TANSU_BINARY": "components/runtime/tansu.py: a tansu binary to run instead of the fetched one",
+    "RECO_GIT_COMMIT": "components/registry/lineage.py: the commit recorded in a model's lineage",
+    "RECO_FLOW_RUN_ID": "pipelines/train/main.py: the flow run recorded in a model's lineage",
+    "RECO_HEALTH_URL": "infra/images/Dockerfile: the URL the image's HEALTHCHECK probes",
+    "RECO_IMAGE_REGISTRY": "infra/images/build.sh and CI: the registry the images are tagged for",
+    "RECO_PANTS_BOOTSTRAP_DIR": "./pants: where the launcher keeps Pants",
+    "RECO_TOOLS_DIR": "tests/deploy_manifests_test.py: where the manifest validators are installed",
+}
 
 
 class Profile(StrEnum):
@@ -26,32 +54,70 @@ class Profile(StrEnum):
 
 
 class _Section(BaseModel):
-    # A misspelt nested variable (RECO_KAFKA__BOOTSTRAP_SERVER) must fail, not be ignored.
+    # A misspelt nested field passed as a keyword must fail too, not be ignored.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class KafkaSettings(_Section):
-    bootstrap_servers: str = Field(min_length=1)
-    events_topic: str = EVENTS_TOPIC
-    dead_letter_topic: str = DEAD_LETTER_TOPIC
-    client_id: str = "reco"
-    # Real Kafka wants >= 6000 ms; tests against tansu use 2000 ms for fast rebalances.
-    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
-    # Managed Kafka (MSK, Confluent Cloud, Aiven, Strimzi with TLS) needs TLS and/or SASL.
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    # CA bundle to trust (None: the system's), and a client certificate for mutual TLS.
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    ssl_check_hostname: bool = True
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    # Whether reco creates missing topics itself (local: yes; cluster: no, topics are
-    # provisioned with their retention, replication and ACLs, and a missing one is an error).
-    create_topics: bool = True
-    topic_partitions: int = Field(default=4, ge=1, le=10_000)
-    replication_factor: int = Field(default=1, ge=1, le=10)
+    """The event broker: connection, topics, TLS and SASL."""
+
+    bootstrap_servers: str = Field(
+        min_length=1, description="Brokers to connect to: host:port, comma-separated."
+    )
+    events_topic: str = Field(
+        default=EVENTS_TOPIC, description="Topic of the accepted events (views, clicks, impressions)."
+    )
+    dead_letter_topic: str = Field(
+        default=DEAD_LETTER_TOPIC,
+        description="Topic of the refused events, each with the reason it was refused.",
+    )
+    client_id: str = Field(
+        default="reco", description="Client id reco's producers and consumers give the broker."
+    )
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        le=300_000,
+        description="Consumer-group session timeout, in milliseconds (real Kafka wants at least 6000; "
+        "tests against tansu use 2000 for fast rebalances).",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="Transport security; managed Kafka (MSK, Confluent Cloud, Aiven, Strimzi with TLS) "
+        "needs SSL and/or SASL.",
+    )
+    ssl_cafile: str | None = Field(
+        default=None, description="Path of the CA bundle to trust for the brokers; unset: the system's CAs."
+    )
+    ssl_certfile: str | None = Field(
+        default=None, description="Path of the client certificate for mutual TLS (needs ssl_keyfile)."
+    )
+    ssl_keyfile: str | None = Field(
+        default=None, description="Path of the client certificate's private key for mutual TLS."
+    )
+    ssl_check_hostname: bool = Field(
+        default=True, description="Whether a broker's certificate must name the host connected to."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism of the SASL_* protocols."
+    )
+    sasl_username: str | None = Field(
+        default=None, description="SASL user name (required by the SASL_* protocols)."
+    )
+    sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (secret; required by the SASL_* protocols)."
+    )
+    create_topics: bool = Field(
+        default=True,
+        description="Whether reco creates missing topics itself (cluster: no, topics are provisioned with "
+        "their retention, replication and ACLs, and a missing one is an error).",
+    )
+    topic_partitions: int = Field(
+        default=4, ge=1, le=10_000, description="Partitions of each topic reco creates."
+    )
+    replication_factor: int = Field(
+        default=1, ge=1, le=10, description="Replicas of each topic reco creates."
+    )
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> KafkaSettings:
@@ -65,42 +131,83 @@ class KafkaSettings(_Section):
 
 
 class RedisSettings(_Section):
-    url: str = Field(min_length=1)
-    # Every key reco writes starts with this, so several deployments (or tests) share a server.
-    key_prefix: str = "reco:"
+    """Redis: online features, recent reads, exposure counts, the rollout share."""
+
+    url: str = Field(min_length=1, description="Redis URL: redis://host:port/db (rediss:// for TLS).")
+    key_prefix: str = Field(
+        default="reco:",
+        description="Prefix of every key reco writes, so several deployments (or tests) share a server.",
+    )
 
 
 class PostgresSettings(_Section):
-    # None in the local profile: the embedded defaults need no PostgreSQL.
-    dsn: str | None = None
+    """PostgreSQL (cluster profile)."""
+
+    dsn: str | None = Field(
+        default=None,
+        description="PostgreSQL connection URL; unset in the local profile, whose embedded defaults need "
+        "no PostgreSQL.",
+    )
 
 
 class LakeSettings(_Section):
-    # A local folder or an object-store URI (s3://bucket/prefix).
-    root: str = Field(min_length=1)
-    s3_endpoint_url: str | None = None
+    """The data lake (bronze, silver, quarantine, reference data)."""
+
+    root: str = Field(
+        min_length=1, description="Lake root: a local folder or an object-store URI (s3://bucket/prefix)."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto); unset: AWS's."
+    )
 
 
 class MlflowSettings(_Section):
-    tracking_uri: str = Field(min_length=1)
-    registry_uri: str | None = None
-    # Where new experiments keep artifacts; None: the tracking server's default (cluster: the
-    # server proxies its artifact store).
-    artifact_root: str | None = None
-    experiment: str = "reco"
-    model_name: str = "reco-articles"
+    """MLflow: experiment tracking and the model registry."""
+
+    tracking_uri: str = Field(
+        min_length=1, description="MLflow tracking URI: a server URL or a database (sqlite:///path)."
+    )
+    registry_uri: str | None = Field(
+        default=None, description="MLflow model registry URI; unset: the tracking URI."
+    )
+    artifact_root: str | None = Field(
+        default=None,
+        description="Where new experiments keep artifacts; unset: the tracking server's default (cluster: "
+        "the server proxies its artifact store).",
+    )
+    experiment: str = Field(default="reco", description="MLflow experiment the training runs are logged to.")
+    model_name: str = Field(
+        default="reco-articles",
+        description="Registered model whose aliases (champion, challenger, canary) the services serve.",
+    )
 
 
 class GateSettings(_Section):
     """The quality gate: a challenger replaces the champion only if all of these hold."""
 
-    # NDCG@10 must beat the champion's by at least this share (0.01 = 1 %).
-    min_ndcg_gain: float = Field(default=0.01, ge=0.0)
-    # Guardrails: catalogue coverage may drop by at most this share of the champion's, and the
-    # p95 recommend latency on a sample may grow by this share plus an absolute slack (noise).
-    max_coverage_drop: float = Field(default=0.10, ge=0.0, le=1.0)
-    max_latency_increase: float = Field(default=0.50, ge=0.0)
-    latency_slack_ms: float = Field(default=2.0, ge=0.0)
+    min_ndcg_gain: float = Field(
+        default=0.01,
+        ge=0.0,
+        description="Share by which a challenger's NDCG@10 must beat the champion's (0.01 = 1 %).",
+    )
+    max_coverage_drop: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=1.0,
+        description="Guardrail: largest drop of catalogue coverage, as a share of the champion's.",
+    )
+    max_latency_increase: float = Field(
+        default=0.50,
+        ge=0.0,
+        description="Guardrail: largest growth of the p95 recommend latency on a sample, as a share of the "
+        "champion's (plus latency_slack_ms).",
+    )
+    latency_slack_ms: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="Absolute p95 latency growth, in milliseconds, allowed on top of max_latency_increase "
+        "(noise).",
+    )
 
 
 def _ports_differ(port: int, ops_port: int) -> None:
@@ -109,43 +216,86 @@ def _ports_differ(port: int, ops_port: int) -> None:
 
 
 class LogSettings(_Section):
-    # "json": one JSON object per line with request_id, variant and model_version where a
-    # request is being served (for a log pipeline); "text": for people at a terminal.
-    format: Literal["text", "json"] = "text"
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Logging of every process."""
+
+    format: Literal["text", "json"] = Field(
+        default="text",
+        description="json: one JSON object per line, with request_id, variant and model_version where a "
+        "request is being served (for a log pipeline); text: for people at a terminal.",
+    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level logged."
+    )
 
 
 class CollectorSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(default=8081, ge=0, le=65_535)
-    # Health, readiness and metrics on a port of their own (0: on `port`, the local default);
-    # the public port then serves `POST /events` only.
-    ops_port: int = Field(default=0, ge=0, le=65_535)
-    max_batch: int = Field(default=500, ge=1, le=10_000)
-    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
-    # A request body must arrive within this (a slow client holds a connection, not forever).
-    body_timeout_s: float = Field(default=10.0, gt=0)
-    # How long a request waits for the broker's acknowledgement before answering 503.
-    produce_timeout_s: float = Field(default=5.0, gt=0)
-    retry_after_s: int = Field(default=2, ge=1)
-    # Per-client limits (a client is its address; behind a gateway, the first address of
-    # X-Forwarded-For when the direct peer is one of `trusted_proxies`). Above them: 429.
-    client_events_per_s: float = Field(default=50.0, gt=0)
-    client_burst: int = Field(default=1_000, ge=1)
-    # Networks (CIDR) of the gateways/load balancers whose X-Forwarded-For is believed.
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
-    # Clients (CIDR) exempt from the limits and bot filters: internal senders such as the
-    # main job's replay of a simulated week (local default: loopback; cluster: none).
-    unfiltered_clients: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
-    # Bot filtering: refused with a reason, counted, dead-lettered (never silently dropped).
-    # A reader cannot click or view more often than this per minute.
-    user_events_per_min: int = Field(default=120, ge=1)
-    # The same reader, article and type again within this window is a duplicate burst.
-    duplicate_window_s: float = Field(default=2.0, ge=0)
-    # User agents matching this (case-insensitive) are crawlers, not readers.
-    bot_user_agents: str = (
-        r"bot\b|crawl|spider|slurp|headless|phantomjs|python-requests|curl/|wget/|go-http-client"
-        r"|scrapy|httpclient|okhttp|java/|libwww|facebookexternalhit|preview"
+    """The event collector (services/collector): POST /events into Kafka."""
+
+    host: str = Field(default="127.0.0.1", description="Address the collector listens on.")
+    port: int = Field(default=8081, ge=0, le=65_535, description="Port of the public API (POST /events).")
+    ops_port: int = Field(
+        default=0,
+        ge=0,
+        le=65_535,
+        description="Port of health, readiness and metrics; 0: on port (the local default), otherwise the "
+        "public port serves POST /events only.",
+    )
+    max_batch: int = Field(default=500, ge=1, le=10_000, description="Most events in one request.")
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024, description="Largest request body, in bytes.")
+    body_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a request body may take to arrive (a slow client holds a connection, not "
+        "forever).",
+    )
+    produce_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a request waits for the broker's acknowledgement before answering 503.",
+    )
+    retry_after_s: int = Field(
+        default=2, ge=1, description="Retry-After of a 503 answer (broker unavailable), in seconds."
+    )
+    client_events_per_s: float = Field(
+        default=50.0,
+        gt=0,
+        description="Events per second a client may send on average (above: 429); a client is its address, "
+        "or behind a trusted proxy the first address of X-Forwarded-For.",
+    )
+    client_burst: int = Field(
+        default=1_000,
+        ge=1,
+        description="Events a client may send at once above its rate; at least max_batch.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Networks (CIDR, a JSON list) of the gateways and load balancers whose "
+        "X-Forwarded-For is believed.",
+    )
+    unfiltered_clients: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Clients (CIDR, a JSON list) exempt from the limits and bot filters: internal senders "
+        "such as the main job's replay of a simulated week.",
+    )
+    user_events_per_min: int = Field(
+        default=120,
+        ge=1,
+        description="Events per minute a reader can send; more are refused as a bot's, counted and "
+        "dead-lettered (never silently dropped).",
+    )
+    duplicate_window_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds in which the same reader, article and type again is a duplicate burst "
+        "(refused).",
+    )
+    bot_user_agents: str = Field(
+        default=(
+            r"bot\b|crawl|spider|slurp|headless|phantomjs|python-requests|curl/|wget/|go-http-client"
+            r"|scrapy|httpclient|okhttp|java/|libwww|facebookexternalhit|preview"
+        ),
+        description="Regular expression (case-insensitive) of crawlers' user agents; their events are "
+        "refused.",
     )
 
     @field_validator("trusted_proxies", "unfiltered_clients")
@@ -178,86 +328,178 @@ class CollectorSettings(_Section):
 
 
 class IngestorSettings(_Section):
-    group_id: str = "reco-ingestor"
-    # A bronze flush happens at whichever comes first; offsets are committed after each flush.
-    flush_records: int = Field(default=50_000, ge=1)
-    flush_interval_s: float = Field(default=5.0, gt=0)
-    max_poll_records: int = Field(default=5_000, ge=1)
-    # Prometheus metrics on this port (0: off, the local default; 9102 in the cluster profile).
-    metrics_port: int = Field(default=0, ge=0, le=65_535)
+    """The ingestor (services/ingestor): Kafka into bronze Parquet files in the lake."""
+
+    group_id: str = Field(default="reco-ingestor", description="Kafka consumer group of the ingestor.")
+    flush_records: int = Field(
+        default=50_000,
+        ge=1,
+        description="Records after which a bronze file is flushed (or flush_interval_s, whichever comes "
+        "first); offsets are committed after each flush.",
+    )
+    flush_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds after which a bronze file is flushed (or flush_records, whichever comes first).",
+    )
+    max_poll_records: int = Field(default=5_000, ge=1, description="Most records one poll of Kafka returns.")
+    metrics_port: int = Field(
+        default=0, ge=0, le=65_535, description="Port of the Prometheus metrics; 0: off."
+    )
 
 
 class FeaturesSettings(_Section):
-    # Feast project: names the registry entries and prefixes the online store's keys.
-    project: str = Field(default="reco", pattern=r"^[A-Za-z0-9_]+$")
-    # File path (local) or a SQLAlchemy URL (postgresql+psycopg://...) for a SQL registry.
-    registry: str = Field(min_length=1)
-    # "redis" (RECO_REDIS__URL) or "sqlite": an explicit embedded fallback without Redis.
-    online_store: Literal["redis", "sqlite"] = "redis"
+    """The feature store (Feast)."""
+
+    project: str = Field(
+        default="reco",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="Feast project: names the registry entries and prefixes the online store's keys.",
+    )
+    registry: str = Field(
+        min_length=1,
+        description="Feast registry: a file path, or a SQLAlchemy URL (postgresql+psycopg://...) for a SQL "
+        "registry.",
+    )
+    online_store: Literal["redis", "sqlite"] = Field(
+        default="redis",
+        description="Online store: redis (at RECO_REDIS__URL), or sqlite, an explicit embedded fallback "
+        "without Redis.",
+    )
 
 
 class AlertsSettings(_Section):
-    # Failures and drift alerts are POSTed as JSON here (Slack/Teams/Alertmanager webhook);
-    # unset: alerts are only logged.
-    webhook_url: str | None = None
-    timeout_s: float = Field(default=5.0, gt=0)
-    # Network errors and 5xx/429 answers are retried this many times, with backoff.
-    attempts: int = Field(default=4, ge=1, le=20)
+    """Alerts on failures and drift."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        description="Failures and drift alerts are POSTed as JSON here (Slack, Teams or Alertmanager "
+        "webhook); unset: alerts are only logged.",
+    )
+    timeout_s: float = Field(default=5.0, gt=0, description="Seconds one webhook request may take.")
+    attempts: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="Tries per alert (and per Argo submission): network errors and 5xx/429 answers are "
+        "retried with backoff.",
+    )
 
 
 class RolloutSettings(_Section):
-    # Share of users (by a hash of user_id) that the recommend service sends to the `canary`
-    # model once a challenger passes the gate while a champion exists.
-    canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    """The canary rollout."""
+
+    canary_share: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of users (by a hash of user_id) sent to the canary model once a challenger passes "
+        "the gate while a champion exists.",
+    )
 
 
 class ServingSettings(_Section):
     """The recommend service (services/recommender)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=0, le=65_535)
-    # Health, readiness, metrics and admin on a port of their own (0: on `port`, the local
-    # default); the public port then serves `POST /recommend` only.
-    ops_port: int = Field(default=0, ge=0, le=65_535)
-    # A request body must arrive within this.
-    body_timeout_s: float = Field(default=5.0, gt=0)
-    # At start-up the registry gets this long; then the service serves its cached models and
-    # keeps polling (an unreachable registry must not hold a replica past its startup probe).
-    registry_timeout_s: float = Field(default=10.0, gt=0)
-    # Request bounds: larger asks are refused with 422, never truncated silently.
-    max_k: int = Field(default=100, ge=1, le=1_000)
-    max_exclude: int = Field(default=500, ge=0, le=10_000)
-    max_body_bytes: int = Field(default=65_536, ge=1_024)
-    # Bearer token of the admin endpoints (reload, canary share, rollback); unset: they answer 403.
-    admin_token: SecretStr | None = None
-    # The last good models are kept here so the service starts while the registry is down;
-    # None: <home>/serving/models.
-    model_cache_dir: str | None = None
-    # How often the registry aliases and the rollout share are polled (hot reload).
-    poll_interval_s: float = Field(default=30.0, gt=0)
-    # Item-side features (views, CTR, publication) and the catalogue (expiry) are refreshed
-    # in the background this often; requests read them from memory.
-    item_refresh_s: float = Field(default=30.0, gt=0)
-    catalogue_refresh_s: float = Field(default=60.0, gt=0)
-    # Per-request Redis reads (user features, recent reads) give up after this; after a
-    # failure Redis is skipped for `redis_retry_s` (the service answers degraded meanwhile).
-    redis_timeout_ms: float = Field(default=50.0, gt=0)
-    redis_retry_s: float = Field(default=1.0, gt=0)
-    # How many of a user's most recent reads are excluded.
-    recent_reads: int = Field(default=200, ge=0, le=10_000)
-    # Cold start: (views_24h + prior) * 0.5 ** (age_h / half_life_h).
-    popular_prior_views: float = Field(default=10.0, ge=0.0)
-    popular_half_life_h: float = Field(default=24.0, gt=0.0)
-    # Impressions wait in a bounded buffer for the background producer; beyond it they are
-    # dropped and counted (the response never waits for Kafka).
-    impression_buffer: int = Field(default=100_000, ge=1)
-    impression_flush_ms: float = Field(default=100.0, gt=0)
-    # Shadow mode: the share of requests also scored by the `challenger` (never served).
-    shadow_share: float = Field(default=0.0, ge=0.0, le=1.0)
-    # "wall": the service's clock. "request": a request's `context.now` (epoch seconds or ISO
-    # 8601) is the time it is served at, so a simulator can replay days in minutes
-    # (benchmarks/closed_loop.py). Never for production traffic: clients would pick the time.
-    clock: Literal["wall", "request"] = "wall"
+    host: str = Field(default="127.0.0.1", description="Address the recommend service listens on.")
+    port: int = Field(default=8080, ge=0, le=65_535, description="Port of the public API (POST /recommend).")
+    ops_port: int = Field(
+        default=0,
+        ge=0,
+        le=65_535,
+        description="Port of health, readiness, metrics and admin; 0: on port (the local default), "
+        "otherwise the public port serves POST /recommend only.",
+    )
+    body_timeout_s: float = Field(default=5.0, gt=0, description="Seconds a request body may take to arrive.")
+    registry_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds the registry gets at start-up; then the cached models serve and polling goes on "
+        "(an unreachable registry must not hold a replica past its startup probe).",
+    )
+    max_k: int = Field(
+        default=100,
+        ge=1,
+        le=1_000,
+        description="Largest k a request may ask for; larger asks are refused with 422, never truncated.",
+    )
+    max_exclude: int = Field(
+        default=500,
+        ge=0,
+        le=10_000,
+        description="Most article ids a request may exclude; more are refused with 422.",
+    )
+    max_body_bytes: int = Field(default=65_536, ge=1_024, description="Largest request body, in bytes.")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the admin endpoints (reload, canary share, rollback); unset: they "
+        "answer 403.",
+    )
+    model_cache_dir: str | None = Field(
+        default=None,
+        description="Folder of the last good models, so the service starts while the registry is down; "
+        "unset: $RECO_HOME/serving/models.",
+    )
+    poll_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between polls of the registry aliases and the rollout share (hot reload).",
+    )
+    item_refresh_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between background refreshes of the item features (views, CTR, publication); "
+        "requests read them from memory.",
+    )
+    catalogue_refresh_s: float = Field(
+        default=60.0, gt=0, description="Seconds between background refreshes of the catalogue (expiry)."
+    )
+    redis_timeout_ms: float = Field(
+        default=50.0,
+        gt=0,
+        description="Milliseconds a per-request Redis read (user features, recent reads) may take.",
+    )
+    redis_retry_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds Redis is skipped after a failed read; the service answers degraded meanwhile.",
+    )
+    recent_reads: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="How many of a user's most recent reads are excluded from the list.",
+    )
+    popular_prior_views: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="Cold start: views added to an article's last 24 h, in the score (views_24h + prior) * "
+        "2^(-age_h / popular_half_life_h).",
+    )
+    popular_half_life_h: float = Field(
+        default=24.0, gt=0.0, description="Cold start: hours in which an article's popularity halves."
+    )
+    impression_buffer: int = Field(
+        default=100_000,
+        ge=1,
+        description="Impressions waiting for the background producer; beyond it they are dropped and "
+        "counted (a response never waits for Kafka).",
+    )
+    impression_flush_ms: float = Field(
+        default=100.0, gt=0, description="Milliseconds between flushes of the impression buffer to Kafka."
+    )
+    shadow_share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Shadow mode: share of requests also scored by the challenger (never served).",
+    )
+    clock: Literal["wall", "request"] = Field(
+        default="wall",
+        description="wall: the service's clock; request: a request's context.now (epoch seconds or ISO "
+        "8601) is the time it is served at, so a simulator can replay days in minutes. Never for "
+        "production traffic: clients would pick the time.",
+    )
 
     @model_validator(mode="after")
     def _ports(self) -> ServingSettings:
@@ -269,83 +511,195 @@ class ExplorationSettings(_Section):
     """Exploration in the recommend service: a share of users (by a hash of user_id) gets
     `slots` positions of each list filled by the policy from under-exposed live articles."""
 
-    # Share of users in the exploring arm; 0 turns exploration off.
-    share: float = Field(default=0.0, ge=0.0, le=1.0)
-    policy: Literal["thompson", "epsilon_greedy"] = "thompson"
-    # Positions per list the policy decides (spread over the list, never the first).
-    slots: int = Field(default=2, ge=1, le=20)
-    # epsilon-greedy: the chance a slot shows a uniformly drawn candidate instead of the model's.
-    epsilon: float = Field(default=0.2, gt=0.0, le=1.0)
-    # Candidates per slot: the model's item plus this many of the newest under-exposed live
-    # articles of its section that the reader has not read and the list does not hold.
-    pool_size: int = Field(default=30, ge=1, le=500)
-    # Articles with at least this many impressions in the window are exposed enough.
-    max_impressions: int = Field(default=100, ge=1)
-    # Exposure and click counts are summed over this many hours (a windowed posterior).
-    window_h: int = Field(default=72, ge=1, le=24 * 30)
-    # Beta prior of an article's CTR (mean alpha / (alpha + beta)).
-    prior_alpha: float = Field(default=1.0, gt=0.0)
-    prior_beta: float = Field(default=20.0, gt=0.0)
-    # Thompson sampling draws from a bank of this many posterior samples per article (redrawn
-    # at each refresh), which makes every propensity exact: the share of bank rows it wins.
-    draws: int = Field(default=256, ge=16, le=8_192)
-    refresh_s: float = Field(default=5.0, gt=0)
-    # Salt of the arm split: independent of the canary split.
-    salt: str = Field(default="explore", min_length=1)
+    share: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of users (by a hash of user_id) in the exploring arm; 0 turns exploration off.",
+    )
+    policy: Literal["thompson", "epsilon_greedy"] = Field(
+        default="thompson", description="How the exploring slots are filled."
+    )
+    slots: int = Field(
+        default=2,
+        ge=1,
+        le=20,
+        description="Positions per list the policy decides (spread over the list, never the first).",
+    )
+    epsilon: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description="epsilon_greedy: chance that a slot shows a uniformly drawn candidate instead of the "
+        "model's.",
+    )
+    pool_size: int = Field(
+        default=30,
+        ge=1,
+        le=500,
+        description="Candidates per slot: the model's item plus this many of the newest under-exposed live "
+        "articles of its section that the reader has not read and the list does not hold.",
+    )
+    max_impressions: int = Field(
+        default=100,
+        ge=1,
+        description="Articles with at least this many impressions in the window are exposed enough.",
+    )
+    window_h: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 30,
+        description="Hours over which exposure and click counts are summed (a windowed posterior).",
+    )
+    prior_alpha: float = Field(
+        default=1.0,
+        gt=0.0,
+        description="Beta prior of an article's CTR: alpha (mean alpha / (alpha + beta)).",
+    )
+    prior_beta: float = Field(default=20.0, gt=0.0, description="Beta prior of an article's CTR: beta.")
+    draws: int = Field(
+        default=256,
+        ge=16,
+        le=8_192,
+        description="thompson: posterior samples per article in the bank redrawn at each refresh; a "
+        "propensity is exactly the share of bank rows an article wins.",
+    )
+    refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between refreshes of the exposure counts, the candidate pool and the bank.",
+    )
+    salt: str = Field(
+        default="explore",
+        min_length=1,
+        description="Salt of the arm split, so it is independent of the canary split.",
+    )
 
 
 class FeedbackSettings(_Section):
     """The feedback consumer (services/feedback): events.v1 into exposure and click counts
     per article and hour, and recent reads per user, in Redis."""
 
-    group_id: str = "reco-feedback"
-    max_poll_records: int = Field(default=2_000, ge=1)
-    # An event id is remembered this long: a replay after a crash within it applies nothing twice.
-    dedup_ttl_s: int = Field(default=3 * 24 * 3600, ge=60)
-    # Hourly count buckets live this long (longer than any exploration window).
-    bucket_ttl_s: int = Field(default=31 * 24 * 3600, ge=3600)
-    # Recent reads kept per user (the recommend service excludes them).
-    recent_max: int = Field(default=500, ge=1, le=10_000)
-    metrics_port: int = Field(default=0, ge=0, le=65_535)
+    group_id: str = Field(
+        default="reco-feedback", description="Kafka consumer group of the feedback consumer."
+    )
+    max_poll_records: int = Field(default=2_000, ge=1, description="Most records one poll of Kafka returns.")
+    dedup_ttl_s: int = Field(
+        default=3 * 24 * 3600,
+        ge=60,
+        description="Seconds an event id is remembered: a replay after a crash within it applies nothing "
+        "twice.",
+    )
+    bucket_ttl_s: int = Field(
+        default=31 * 24 * 3600,
+        ge=3600,
+        description="Seconds an hourly count bucket lives (longer than any exploration window).",
+    )
+    recent_max: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Recent reads kept per user (the recommend service excludes them).",
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65_535, description="Port of /healthz and the Prometheus metrics; 0: off."
+    )
 
 
 class MonitoringSettings(_Section):
-    # Features have drifted when more than this share of the monitored columns drifted.
-    drift_share: float = Field(default=0.3, gt=0.0, le=1.0)
-    # The per-column test: Evidently's choice when unset; "psi" (population stability index)
-    # measures the size of a shift, not its significance, so big samples do not flag noise.
-    drift_method: str | None = "psi"
-    drift_threshold: float | None = Field(default=0.1, gt=0.0)
-    # The sections of clicked articles move every day with the news cycle: a PSI above this
-    # is an interest shift (simulated: 0.12-0.27 on stable days, 0.48-0.90 after a shift).
-    interest_threshold: float = Field(default=0.4, gt=0.0)
-    # The current window: the last this many hours of production data.
-    current_hours: int = Field(default=24, ge=1, le=24 * 14)
-    # Served-traffic guardrails, as relative changes against the champion's reference.
-    gini_increase: float = Field(default=0.25, ge=0.0)
-    coverage_drop: float = Field(default=0.30, ge=0.0, le=1.0)
-    age_increase: float = Field(default=0.50, ge=0.0)
-    cold_start_increase: float = Field(default=0.50, ge=0.0)
-    # At most one drift-triggered retrain per this many hours.
-    retrain_cooldown_hours: float = Field(default=12.0, gt=0.0)
-    # Argo Server to submit the daily flow to on drift; unset: start a local flow run.
-    argo_server_url: str | None = None
-    # The Argo Server's token, with or without its "Bearer " prefix (`argo auth token` prints it with).
-    argo_token: SecretStr | None = None
-    argo_template: str = "dailyflow"
-    # Drift gauges for Prometheus: a node-exporter textfile and/or a Pushgateway.
-    metrics_textfile: str | None = None
-    pushgateway_url: str | None = None
+    """Drift monitoring and drift-triggered retraining."""
+
+    drift_share: float = Field(
+        default=0.3,
+        gt=0.0,
+        le=1.0,
+        description="Features have drifted when more than this share of the monitored columns drifted.",
+    )
+    drift_method: str | None = Field(
+        default="psi",
+        description="Per-column drift test (an Evidently stattest); psi (population stability index) "
+        "measures the size of a shift, not its significance, so big samples do not flag noise; unset: "
+        "Evidently's choice.",
+    )
+    drift_threshold: float | None = Field(
+        default=0.1, gt=0.0, description="Threshold of the per-column test; unset: the test's own."
+    )
+    interest_threshold: float = Field(
+        default=0.4,
+        gt=0.0,
+        description="PSI of the clicked articles' sections above which interests shifted (they move daily "
+        "with the news cycle; simulated: 0.12-0.27 on stable days, 0.48-0.90 after a shift).",
+    )
+    current_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 14,
+        description="Hours of production data in the current window (the last ones).",
+    )
+    gini_increase: float = Field(
+        default=0.25,
+        ge=0.0,
+        description="Served-traffic guardrail: largest growth of the Gini coefficient of the served "
+        "articles, as a share of the champion's reference.",
+    )
+    coverage_drop: float = Field(
+        default=0.30,
+        ge=0.0,
+        le=1.0,
+        description="Served-traffic guardrail: largest drop of catalogue coverage, as a share of the "
+        "reference.",
+    )
+    age_increase: float = Field(
+        default=0.50,
+        ge=0.0,
+        description="Served-traffic guardrail: largest growth of the served articles' median age, as a "
+        "share of the reference.",
+    )
+    cold_start_increase: float = Field(
+        default=0.50,
+        ge=0.0,
+        description="Served-traffic guardrail: largest growth of the cold-start share, as a share of the "
+        "reference.",
+    )
+    retrain_cooldown_hours: float = Field(
+        default=12.0, gt=0.0, description="Hours between two drift-triggered retrains, at least."
+    )
+    argo_server_url: str | None = Field(
+        default=None,
+        description="Argo Server the daily flow is submitted to on drift; unset: a local flow run starts.",
+    )
+    argo_token: SecretStr | None = Field(
+        default=None,
+        description="The Argo Server's token, with or without its 'Bearer ' prefix (argo auth token prints "
+        "it with).",
+    )
+    argo_template: str = Field(default="dailyflow", description="Argo WorkflowTemplate submitted on drift.")
+    metrics_textfile: str | None = Field(
+        default=None, description="Node-exporter textfile the drift gauges are written to; unset: none."
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="Prometheus Pushgateway the drift gauges are pushed to; unset: none."
+    )
 
 
 class OrchestrationSettings(_Section):
-    # The image and namespace the daily flow's Argo template runs in.
-    image: str = "ghcr.io/reco-mlops/reco-pipelines:latest"
-    namespace: str = "reco"
-    # Metaflow's datastore on the cluster (code packages, artifacts, cards).
-    datastore_root: str = "s3://reco-metaflow/metaflow"
-    # A silver partition with more of its bronze rows quarantined than this stops the run.
-    max_quarantine_share: float = Field(default=0.05, ge=0.0, le=1.0)
+    """The daily flow on the cluster (Argo Workflows, Metaflow)."""
+
+    image: str = Field(
+        default="ghcr.io/reco-mlops/reco-pipelines:latest",
+        description="Image the daily flow's Argo template runs.",
+    )
+    namespace: str = Field(default="reco", description="Kubernetes namespace the Argo template runs in.")
+    datastore_root: str = Field(
+        default="s3://reco-metaflow/metaflow",
+        description="Metaflow's datastore on the cluster (code packages, artifacts, cards).",
+    )
+    max_quarantine_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="A silver partition with a larger share of its bronze rows quarantined stops the run.",
+    )
 
 
 def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
@@ -389,34 +743,155 @@ def _profile_defaults(profile: Profile, home: str) -> dict[str, dict[str, Any]]:
     }
 
 
+class UnknownSettingError(ValueError):
+    """`RECO_*` variables that are neither settings nor in `NOT_SETTINGS`, each with the closest
+    setting's name. A ValueError, like pydantic's ValidationError, so callers that report bad
+    settings report this too."""
+
+    def __init__(self, unknown: list[tuple[str, str | None]], source: str = "the environment") -> None:
+        self.unknown = unknown
+        self.source = source
+        reasons = [
+            f"{name} is not a reco setting" + (f" (did you mean {hint}?)" if hint else "")
+            for name, hint in unknown
+        ]
+        super().__init__(
+            f"unknown variable in {source}: {'; '.join(reasons)}. Every setting: "
+            "`./pants run pipelines/config/main.py -- show`; a variable read by something else belongs "
+            "in components.config.settings.NOT_SETTINGS"
+        )
+
+
+def setting_names() -> list[str]:
+    """Every variable Settings reads: RECO_PROFILE, RECO_HOME and RECO_<SECTION>__<FIELD>."""
+    names: list[str] = []
+    for name, field in Settings.model_fields.items():
+        section = _section_model(field)
+        if section is None:
+            names.append(f"{ENV_PREFIX}{name.upper()}")
+            continue
+        prefix = f"{ENV_PREFIX}{name.upper()}{NESTED_DELIMITER}"
+        names.extend(f"{prefix}{key.upper()}" for key in section.model_fields)
+    return names
+
+
+def _section_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def is_not_setting(name: str) -> bool:
+    """Whether `name` is a RECO_* variable listed in NOT_SETTINGS (exactly or by a `*` prefix)."""
+    name = name.upper()
+    return any(
+        name.startswith(entry[:-1]) if entry.endswith("*") else name == entry for entry in NOT_SETTINGS
+    )
+
+
+def closest_setting(name: str) -> str | None:
+    """The setting a misspelt `name` most likely meant: a single underscore where a section's
+    double one belongs (RECO_SERVING_PORT), else the closest by spelling (difflib)."""
+    name = name.upper()
+    names = setting_names()
+    squashed = {candidate.replace(NESTED_DELIMITER, "_"): candidate for candidate in names}
+    if name.replace(NESTED_DELIMITER, "_") in squashed:
+        return squashed[name.replace(NESTED_DELIMITER, "_")]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def unknown_settings(names: Iterable[str]) -> list[tuple[str, str | None]]:
+    """The RECO_* names (any case: variables are read case-insensitively) that are neither a
+    setting, a whole section given as JSON (RECO_KAFKA='{...}'), nor in NOT_SETTINGS; each with
+    the closest setting."""
+    known = set(setting_names())
+    sections = {f"{ENV_PREFIX}{n.upper()}" for n, f in Settings.model_fields.items() if _section_model(f)}
+    found = []
+    for original in sorted(names):
+        name = original.upper()
+        if not name.startswith(ENV_PREFIX) or name in known or name in sections or is_not_setting(name):
+            continue
+        found.append((name, closest_setting(name)))
+    return found
+
+
+class _RejectUnknown(PydanticBaseSettingsSource):
+    """Runs before the other sources and raises UnknownSettingError for an unknown RECO_*
+    variable in the environment (or a dotenv file, where one is configured); contributes no
+    values itself."""
+
+    def __init__(self, settings_cls: type[BaseSettings], sources: Mapping[str, PydanticBaseSettingsSource]):
+        super().__init__(settings_cls)
+        self._sources = sources
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        for label, source in self._sources.items():
+            env_vars: Mapping[str, str | None] = getattr(source, "env_vars", None) or {}
+            unknown = unknown_settings(env_vars)
+            if unknown:
+                raise UnknownSettingError(unknown, label)
+        return {}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="RECO_",
-        env_nested_delimiter="__",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
         extra="forbid",
         frozen=True,
     )
 
-    profile: Profile = Profile.LOCAL
-    # Where the local profile keeps its state (lake, MLflow database, pid files).
-    home: str = ".reco"
-    kafka: KafkaSettings
-    log: LogSettings = Field(default_factory=LogSettings)
-    redis: RedisSettings
-    postgres: PostgresSettings
-    lake: LakeSettings
-    mlflow: MlflowSettings
-    collector: CollectorSettings = Field(default_factory=CollectorSettings)
-    ingestor: IngestorSettings = Field(default_factory=IngestorSettings)
-    features: FeaturesSettings
-    gate: GateSettings = Field(default_factory=GateSettings)
-    alerts: AlertsSettings = Field(default_factory=AlertsSettings)
-    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
-    orchestration: OrchestrationSettings = Field(default_factory=OrchestrationSettings)
-    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
-    serving: ServingSettings = Field(default_factory=ServingSettings)
-    exploration: ExplorationSettings = Field(default_factory=ExplorationSettings)
-    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    profile: Profile = Field(
+        default=Profile.LOCAL,
+        description="Embedded defaults: local (a state folder, SQLite MLflow, tansu and Redis on loopback) "
+        "or cluster (in-cluster service names, PostgreSQL, an S3 lake, an MLflow server).",
+    )
+    home: str = Field(
+        default=".reco",
+        description="Folder of the local profile's state (lake, MLflow database, pid files); the local "
+        "defaults below that start with $RECO_HOME lie in it.",
+    )
+    kafka: KafkaSettings = Field(description=KafkaSettings.__doc__)
+    log: LogSettings = Field(default_factory=LogSettings, description=LogSettings.__doc__)
+    redis: RedisSettings = Field(description=RedisSettings.__doc__)
+    postgres: PostgresSettings = Field(description=PostgresSettings.__doc__)
+    lake: LakeSettings = Field(description=LakeSettings.__doc__)
+    mlflow: MlflowSettings = Field(description=MlflowSettings.__doc__)
+    collector: CollectorSettings = Field(
+        default_factory=CollectorSettings, description=CollectorSettings.__doc__
+    )
+    ingestor: IngestorSettings = Field(default_factory=IngestorSettings, description=IngestorSettings.__doc__)
+    features: FeaturesSettings = Field(description=FeaturesSettings.__doc__)
+    gate: GateSettings = Field(default_factory=GateSettings, description=GateSettings.__doc__)
+    alerts: AlertsSettings = Field(default_factory=AlertsSettings, description=AlertsSettings.__doc__)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings, description=RolloutSettings.__doc__)
+    orchestration: OrchestrationSettings = Field(
+        default_factory=OrchestrationSettings, description=OrchestrationSettings.__doc__
+    )
+    monitoring: MonitoringSettings = Field(
+        default_factory=MonitoringSettings, description=MonitoringSettings.__doc__
+    )
+    serving: ServingSettings = Field(default_factory=ServingSettings, description=ServingSettings.__doc__)
+    exploration: ExplorationSettings = Field(
+        default_factory=ExplorationSettings, description=ExplorationSettings.__doc__
+    )
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings, description=FeedbackSettings.__doc__)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        checked = {"the environment": env_settings, "the .env file": dotenv_settings}
+        check = _RejectUnknown(settings_cls, checked)
+        return check, init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @model_validator(mode="before")
     @classmethod
@@ -439,7 +914,9 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, with explicit keyword overrides on top (tests, CLIs)."""
+    """Settings from the environment, with explicit keyword overrides on top (tests, CLIs).
+    Raises UnknownSettingError for a RECO_* variable that is not a setting, and pydantic's
+    ValidationError for a bad value (both ValueErrors naming the variable or field)."""
     return Settings(**overrides)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
+
+from components.events.schema import EXPOSURE_TYPES, POSITIVE_TYPES
+from components.events.time import parse_timestamp
 
 UNASSIGNED = "-"
 
@@ -58,10 +60,12 @@ _ARRAYS = (
 )  # fmt: skip
 
 
+# The event types a readout joins (impressions and their clicks).
+JOINED = EXPOSURE_TYPES | POSITIVE_TYPES
+
+
 def _epoch(ts: Any) -> float:
-    if isinstance(ts, datetime):
-        return ts.timestamp()
-    return datetime.fromisoformat(str(ts)).timestamp()
+    return parse_timestamp(ts).timestamp()
 
 
 class ImpressionJoin:
@@ -77,13 +81,13 @@ class ImpressionJoin:
 
     def add(self, event: Mapping[str, Any]) -> None:
         kind = event["type"]
-        if kind not in ("impression", "click"):
-            return  # only these are joined: no memory for views and dwells
+        if kind not in JOINED:
+            return  # only exposures and positives are joined: no memory for views and dwells
         event_id = str(event["event_id"]).encode()
         if event_id in self._seen:
             return
         self._seen.add(event_id)
-        if kind == "impression":
+        if kind in EXPOSURE_TYPES:
             context = event.get("context") or {}
             self._impressions[(str(event["request_id"]), int(event["position"]))] = (
                 event["user_id"],
@@ -96,7 +100,11 @@ class ImpressionJoin:
                 float(context.get("explore_p", np.nan)),
                 bool(context.get("model_item", True)),
             )
-        elif kind == "click" and event.get("request_id") is not None and event.get("position") is not None:
+        elif (
+            kind in POSITIVE_TYPES
+            and event.get("request_id") is not None
+            and event.get("position") is not None
+        ):
             self._clicks.add((str(event["request_id"]), int(event["position"])))
 
     def result(self) -> LoggedImpressions:

@@ -190,7 +190,9 @@ def test_only_impressions_carry_propensity_and_only_dwell_carries_dwell_ms(
         ("propensity", 1.5, "less than or equal to 1"),
         ("position", -1, "greater than or equal to 0"),
         ("user_id", "has space", "pattern"),
-        ("user_id", "", "pattern"),
+        ("user_id", "", "at least 1 character"),
+        ("user_id", "u" * 129, "at most 128 characters"),
+        ("session_id", "has space", "pattern"),
         ("ts", "1999-12-31T23:00:00Z", "before 2000-01-01"),
     ],
 )

@@ -8,8 +8,12 @@ limit of the receiver's clock and at most five minutes ahead of it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from uuid import UUID
 
+from components.events.columns import event_columns
+from components.events.dead_letter import DeadLetter
 from components.events.schema import (
     CONTEXT_INT_MAX,
     CONTEXT_INT_MIN,
@@ -18,34 +22,9 @@ from components.events.schema import (
     CONTEXT_MAX_STR_LEN,
     IMPRESSION_ONLY,
     IMPRESSION_REQUIRED,
-    MAX_EVENT_AGE,
-    MAX_FUTURE_SKEW,
     Event,
     EventType,
 )
-
-_DESCRIPTIONS = {
-    "event_id": "UUID chosen by the sender: the idempotency key (a retry sends the same id).",
-    "type": "impression (logged by the recommend service), view, click or dwell.",
-    "user_id": "The reader: printable ASCII, 1-128 characters. The Kafka key.",
-    "article_id": "The article: printable ASCII, 1-128 characters.",
-    "ts": (
-        "When it happened: ISO 8601 with a zone, kept in UTC. At most "
-        f"{int(MAX_FUTURE_SKEW.total_seconds() // 60)} minutes ahead of the receiver's clock and "
-        f"at most {MAX_EVENT_AGE.days} days behind it."
-    ),
-    "dwell_ms": "Reading time in milliseconds (dwell events only, required there).",
-    "request_id": "The recommend response the item came from (required for impressions).",
-    "position": "0-based position in that response (required for impressions).",
-    "model_version": "The model version that served it (impressions).",
-    "propensity": "Probability the serving policy showed this item here (impressions only).",
-    "context": (
-        f"At most {CONTEXT_MAX_KEYS} keys of 1-{CONTEXT_MAX_KEY_LEN} characters; values are "
-        f"strings of at most {CONTEXT_MAX_STR_LEN} characters, booleans, 64-bit integers, "
-        "numbers or null."
-    ),
-}
-
 
 # pydantic writes the bounds of an annotated union member as its own keywords.
 _BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
@@ -94,31 +73,45 @@ def _property_schemas() -> dict[str, dict[str, Any]]:
         schema.pop("default", None)
     props["type"] = {"type": "string", "enum": [t.value for t in EventType]}
     # pydantic puts the bounds of a union member where JSON Schema does not read them.
-    props["propensity"] = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+    propensity = next(c for c in event_columns() if c.name == "propensity")
+    props["propensity"] = {
+        "type": "number",
+        "exclusiveMinimum" if propensity.strict_min else "minimum": propensity.minimum,
+        "exclusiveMaximum" if propensity.strict_max else "maximum": propensity.maximum,
+    }
     props["context"] = context_json_schema(CONTEXT_MAX_KEYS)
     for name, schema in props.items():
-        schema["description"] = _DESCRIPTIONS[name]
+        schema["description"] = Event.model_fields[name].description
     return props
 
 
 def event_json_schema() -> dict[str, Any]:
     """One variant per event type: what it requires, what it refuses, nothing else."""
     props = _property_schemas()
-    common_required = ["event_id", "type", "user_id", "article_id", "ts"]
+    common_required = [name for name, info in Event.model_fields.items() if info.is_required()]
+    # An optional field whose default is null may be sent as null (it means absent).
+    nullable = {
+        name for name, info in Event.model_fields.items() if not info.is_required() and info.default is None
+    }
     variants = []
     for kind in EventType:
         required = list(common_required)
-        allowed = dict(props)
-        # A field another type carries may be sent as null (it means absent), never with a value.
         if kind is EventType.IMPRESSION:
             required += list(IMPRESSION_REQUIRED)
-        else:
-            for name in IMPRESSION_REQUIRED:
-                allowed[name] = {"type": "null"} if name in IMPRESSION_ONLY else _nullable(allowed[name])
         if kind is EventType.DWELL:
             required.append("dwell_ms")
-        else:
-            allowed["dwell_ms"] = {"type": "null"}
+        # A field another type carries may be sent as null, never with a value.
+        refused = set(IMPRESSION_ONLY) if kind is not EventType.IMPRESSION else set()
+        if kind is not EventType.DWELL:
+            refused.add("dwell_ms")
+        allowed = {
+            name: (
+                {"type": "null"}
+                if name in refused
+                else _nullable(schema) if name in nullable and name not in required else schema
+            )
+            for name, schema in props.items()
+        }
         allowed["type"] = {"const": kind.value, "description": props["type"]["description"]}
         variants.append(
             {
@@ -134,3 +127,52 @@ def event_json_schema() -> dict[str, Any]:
         "description": ("One event; unknown fields are refused and every refusal names the field and why."),
         "oneOf": variants,
     }
+
+
+def dead_letter_json_schema() -> dict[str, Any]:
+    """The `events.dlq.v1` envelope, straight from its model."""
+    return DeadLetter.model_json_schema(mode="validation")
+
+
+# The committed JSON Schema of each contract (`docs/contracts/`): the tests fail when the
+# models change and the files do not (`./pants run pipelines/docs/main.py -- --write`).
+CONTRACT_SCHEMAS = {
+    "docs/contracts/events.v1.schema.json": ("events.v1", event_json_schema),
+    "docs/contracts/events.dlq.v1.schema.json": ("events.dlq.v1", dead_letter_json_schema),
+}
+
+
+def render_contract_schema(path: str) -> str:
+    """The text of one committed contract schema (draft 2020-12, stable key order)."""
+    name, build = CONTRACT_SCHEMAS[path]
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"urn:reco:{name}", **build()}
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def contract_table() -> str:
+    """The `events.v1` fields as a Markdown table (docs/architecture.md), from the model."""
+    columns = {c.name: c for c in event_columns()}
+    lines = ["| field | type | required | description |", "|---|---|---|---|"]
+    for name, info in Event.model_fields.items():
+        if info.is_required():
+            required = "yes"
+        elif name in IMPRESSION_REQUIRED:
+            required = "impressions"
+        elif name == "dwell_ms":
+            required = "dwell events"
+        else:
+            required = "no"
+        column = columns[name]
+        if column.values:
+            kind = " \\| ".join(f"`{value}`" for value in column.values)
+        elif info.annotation is UUID:
+            kind = "UUID"
+        elif column.json:
+            kind = "object"
+        else:
+            kind = {"string": "string", "int64": "integer", "double": "number"}.get(
+                str(column.arrow), "ISO 8601 time"
+            )
+        description = (info.description or "").replace("|", "\\|")
+        lines.append(f"| `{name}` | {kind} | {required} | {description} |")
+    return "\n".join(lines) + "\n"

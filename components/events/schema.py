@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError  # pants: no-infer-dep (ships with pydantic)
 
 from components.events.errors import FieldError, FieldRuleError
+from components.events.time import TimestampError, parse_timestamp
 
 # An event may be stamped a little ahead of the receiver's clock (client clock skew).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
@@ -47,9 +48,24 @@ CONTEXT_MAX_STR_LEN = 256
 # Context integers are 64-bit: JSON encoders and Parquet refuse bigger ones.
 CONTEXT_INT_MIN, CONTEXT_INT_MAX = -(2**63), 2**63 - 1
 
-# Reader and article ids: 1-128 printable ASCII characters, no spaces.
-IDENTIFIER_PATTERN = r"^[!-~]{1,128}$"
-Identifier = Annotated[StrictStr, Field(pattern=IDENTIFIER_PATTERN)]
+# Reader, article, request and session ids: 1-128 printable ASCII characters, no spaces.
+IDENTIFIER_PATTERN = r"^[!-~]+$"
+IDENTIFIER_MAX_LEN = 128
+Identifier = Annotated[
+    StrictStr, Field(min_length=1, max_length=IDENTIFIER_MAX_LEN, pattern=IDENTIFIER_PATTERN)
+]
+
+
+def _timestamp(value: Any) -> datetime:
+    """The platform's one timestamp parser (an ISO 8601 string with a zone, or an aware
+    datetime), its failure reported under the field with its own code."""
+    try:
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        raise FieldRuleError([FieldError("ts", exc.reason, exc.code)]) from None
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 
 
 def _integral(value: Any) -> Any:
@@ -87,6 +103,15 @@ class EventType(StrEnum):
     DWELL = "dwell"
 
 
+# What each type means to the rest of the platform (counts, labels, exclusions, guards):
+# an exposure is an item shown to the reader; a positive is the training label (a click on a
+# recommendation or a link); a read marks the article read (never recommended again).
+EXPOSURE_TYPES = frozenset({EventType.IMPRESSION})
+POSITIVE_TYPES = frozenset({EventType.CLICK})
+READ_TYPES = frozenset({EventType.CLICK, EventType.VIEW})
+# The idempotency key: a retry sends the same id, the lake keeps the first.
+EVENT_KEY = "event_id"
+
 # Fields only impressions carry, and fields impressions require (the serving log's).
 IMPRESSION_ONLY = ("propensity",)
 IMPRESSION_REQUIRED = ("request_id", "position", "model_version", "propensity")
@@ -95,31 +120,62 @@ IMPRESSION_REQUIRED = ("request_id", "position", "model_version", "propensity")
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: UUID
-    type: EventType
-    user_id: Identifier
-    article_id: Identifier
-    ts: datetime
-    dwell_ms: JsonInt | None = Field(default=None, ge=0, le=MAX_DWELL_MS)
-    request_id: Identifier | None = None
-    position: JsonInt | None = Field(default=None, ge=0, lt=MAX_POSITION)
-    model_version: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
-    propensity: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=1)
-    context: dict[str, ContextValue] = Field(default_factory=dict)
+    event_id: UUID = Field(
+        description="UUID chosen by the sender: the idempotency key (a retry sends the same id; the lake keeps the first)."
+    )
+    type: EventType = Field(description="impression (logged by the recommend service), view, click or dwell.")
+    user_id: Identifier = Field(description="The reader: printable ASCII, 1-128 characters. The Kafka key.")
+    article_id: Identifier = Field(description="The article: printable ASCII, 1-128 characters.")
+    ts: Timestamp = Field(
+        description=(
+            "When it happened: ISO 8601 with a zone, stored in UTC (a naive time is refused). At most "
+            f"{int(MAX_FUTURE_SKEW.total_seconds() // 60)} minutes ahead of the receiver's clock and "
+            f"at most {MAX_EVENT_AGE.days} days behind it (a backfill passes a longer limit); "
+            f"not before {OLDEST_TS.year}."
+        )
+    )
+    dwell_ms: JsonInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DWELL_MS,
+        description=f"Reading time in milliseconds, at most {MAX_DWELL_MS // 3_600_000} hours (a longer read is a tab left open). Dwell events only, required there.",
+    )
+    request_id: Identifier | None = Field(
+        default=None,
+        description="The recommend response the item came from: required for impressions; on a click it joins the click to what was shown.",
+    )
+    position: JsonInt | None = Field(
+        default=None,
+        ge=0,
+        lt=MAX_POSITION,
+        description=f"0-based position in that response, below {MAX_POSITION} (required for impressions).",
+    )
+    model_version: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="The model version that served it, 1-128 characters (required for impressions).",
+    )
+    propensity: StrictFloat | StrictInt | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Probability in (0, 1] that the serving policy showed this item here (impressions only, required there).",
+    )
+    session_id: Identifier | None = Field(
+        default=None,
+        description="The reader's visit, as the page names it (optional; printable ASCII, 1-128 characters).",
+    )
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict,
+        description=(
+            f"At most {CONTEXT_MAX_KEYS} keys of 1-{CONTEXT_MAX_KEY_LEN} characters; values are "
+            f"strings of at most {CONTEXT_MAX_STR_LEN} characters, booleans, 64-bit integers, "
+            "numbers or null."
+        ),
+    )
 
     @field_validator("ts")
     @classmethod
-    def _ts_is_aware_utc_and_sane(cls, value: datetime, info: ValidationInfo) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise PydanticCustomError(
-                "naive_timestamp", "timestamp must be timezone-aware (a naive timestamp has no zone)"
-            )
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:  # 9999-12-31T23:59:59-23:59 lies past year 9999 in UTC
-            raise PydanticCustomError(
-                "timestamp_out_of_range", "timestamp is outside the representable range in UTC"
-            ) from None
+    def _ts_is_sane(cls, value: datetime, info: ValidationInfo) -> datetime:
         if value < OLDEST_TS:
             raise PydanticCustomError(
                 "ancient_timestamp",

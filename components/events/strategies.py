@@ -48,6 +48,8 @@ def event_payloads(draw: st.DrawFn, event_type: EventType | None = None) -> dict
     }
     if draw(st.booleans()):
         payload["context"] = draw(contexts)
+    if draw(st.booleans()):
+        payload["session_id"] = draw(identifiers)
     if kind is EventType.DWELL:
         payload["dwell_ms"] = draw(st.integers(min_value=0, max_value=MAX_DWELL_MS))
     if kind is EventType.IMPRESSION:

@@ -1,6 +1,7 @@
 """Features: the computations behind the Feast sources, and Feast itself (apply, materialize,
-point-in-time training sets, async online reads)."""
+point-in-time training sets, async online reads). The features themselves (names, types,
+defaults, roles) are defined once, in feature_repo/definitions.py."""
 
-from components.features.compute import ARTICLE_FEATURES, USER_FEATURES, FeatureTables, compute_features
+from components.features.compute import FeatureTables, compute_features
 
-__all__ = ["ARTICLE_FEATURES", "USER_FEATURES", "FeatureTables", "compute_features"]
+__all__ = ["FeatureTables", "compute_features"]

@@ -17,9 +17,8 @@ from components.features.compute import compute_features
 from components.features.store import apply, feature_store, materialize, write_sources
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog
+from components.lake.layout import FEATURES_MANIFEST, SILVER
 from components.lake.silver import load_silver_frame, silver_dates
-
-FEATURES_MANIFEST = "features/_manifest.json"
 
 
 @dataclass
@@ -50,9 +49,7 @@ def load_silver_events(store: LakeStore, dates: list[str]) -> tuple[pd.DataFrame
 def build_features(settings: Settings, store: LakeStore, dates: list[str] | None = None) -> FeatureBuild:
     dates = dates if dates is not None else silver_dates(store)
     if not dates:
-        raise FileNotFoundError(
-            f"no silver partitions under {store.uri('silver/events')}: build silver first"
-        )
+        raise FileNotFoundError(f"no silver partitions under {store.uri(SILVER)}: build silver first")
     events, hashes = load_silver_events(store, dates)
     catalog = read_catalog(store).to_pandas()
     started = time.perf_counter()

@@ -12,9 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from feature_repo.definitions import (
+    ARTICLE_STATS,
+    CREATED_FIELD,
+    TIMESTAMP_FIELD,
+    USER_STATS,
+    ViewSpec,
+    feature_names,
+)
 
 HOUR_NS = 3_600 * 10**9
 USER_WINDOW_H = 7 * 24
@@ -23,14 +33,35 @@ ARTICLE_LONG_WINDOW_H = 7 * 24
 SESSION_GAP_S = 30 * 60
 READ_MIN_DWELL_MS = 10_000
 
-USER_FEATURES = ["clicks_7d", "read_ratio_7d", "avg_session_len_s", "top_category"]
-ARTICLE_FEATURES = ["views_24h", "ctr_24h", "avg_read_time_s", "category", "published_at"]
-
 
 @dataclass
 class FeatureTables:
+    """One frame per feature view, named as the view, with the view's columns in order."""
+
     user_stats: pd.DataFrame
     article_stats: pd.DataFrame
+
+    def frame(self, view: ViewSpec) -> pd.DataFrame:
+        frame: pd.DataFrame = getattr(self, view.name)
+        return frame
+
+
+def _rows(
+    view: ViewSpec, keys: np.ndarray, hours: np.ndarray, created: datetime, features: dict[str, Any]
+) -> pd.DataFrame:
+    """The view's source rows, columns in the definitions' order; `features` must hold exactly
+    the view's features (a feature computed here but not defined, or the reverse, is an error)."""
+    expected = feature_names(view)
+    if set(features) != set(expected):
+        missing, extra = sorted(set(expected) - set(features)), sorted(set(features) - set(expected))
+        raise ValueError(
+            f"{view.name}: computed features differ from feature_repo/definitions.py "
+            f"(not computed: {missing}, not defined: {extra})"
+        )
+    return pd.DataFrame(
+        {view.join_key: keys, TIMESTAMP_FIELD: _hours_to_ts(hours), CREATED_FIELD: pd.Timestamp(created)}
+        | {name: features[name] for name in expected}
+    )
 
 
 def ceil_hour(ts: pd.Series) -> np.ndarray:
@@ -129,16 +160,17 @@ def user_stats(events: pd.DataFrame, categories: pd.Series, horizon: int, create
     category_counts = sums[:, 3:]
     top = np.where(category_counts.max(axis=1) > 0, category_counts.argmax(axis=1), -1)
     names = np.array([*category_names, None], dtype=object)
-    return pd.DataFrame(
+    return _rows(
+        USER_STATS,
+        users[emit_user],
+        emit_hour,
+        created,
         {
-            "user_id": users[emit_user],
-            "event_timestamp": _hours_to_ts(emit_hour),
-            "created": pd.Timestamp(created),
             "clicks_7d": sums[:, 0].round().astype(np.int64),
             "read_ratio_7d": read_ratio,
             "avg_session_len_s": avg_session,
             "top_category": names[top],
-        }
+        },
     )
 
 
@@ -179,21 +211,22 @@ def article_stats(
         ctr = np.where(short[:, 0] > 0, np.minimum(short[:, 1] / short[:, 0], 1.0), np.nan)
         read_time = np.where(long[:, 0] > 0, long[:, 1] / long[:, 0], np.nan)
     meta = catalog.set_index("article_id").reindex(articles)
-    frame = pd.DataFrame(
+    frame = _rows(
+        ARTICLE_STATS,
+        articles[emit_article],
+        emit_hour,
+        created,
         {
-            "article_id": articles[emit_article],
-            "event_timestamp": _hours_to_ts(emit_hour),
-            "created": pd.Timestamp(created),
             "views_24h": short[:, 2].round().astype(np.int64),
             "ctr_24h": ctr,
             "avg_read_time_s": read_time,
             "category": meta["category"].to_numpy(dtype=object)[emit_article],
             "published_at": pd.to_datetime(meta["published_at"].to_numpy()[emit_article], utc=True),
-        }
+        },
     )
     # An article's row before its publication would be look-ahead on the catalogue itself.
     return frame[
-        frame["published_at"].isna() | (frame["event_timestamp"] >= frame["published_at"].dt.floor("h"))
+        frame["published_at"].isna() | (frame[TIMESTAMP_FIELD] >= frame["published_at"].dt.floor("h"))
     ]
 
 

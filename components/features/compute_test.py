@@ -1,16 +1,26 @@
-"""Feature rows against a brute-force recomputation: exact windows, and no look-ahead."""
+"""Feature rows against a brute-force recomputation: exact windows, and no look-ahead; and the
+rows' columns and types against the definitions in feature_repo/definitions.py."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from feast.type_map import pa_to_feast_value_type
+from feast.types import Float64, String
 
+from components.features import compute
 from components.features.compute import (
     READ_MIN_DWELL_MS,
     SESSION_GAP_S,
     compute_features,
 )
+from components.features.store import source_schema_errors, write_sources
+from components.lake import LakeStore
+from feature_repo.definitions import USER_STATS, VIEWS, FeatureSpec, columns
 
 START = datetime(2026, 11, 10, tzinfo=UTC)
 
@@ -144,3 +154,60 @@ def test_empty_input_is_refused() -> None:
     empty = pd.DataFrame(columns=["type", "user_id", "article_id", "ts", "dwell_ms"])
     with pytest.raises(ValueError, match="events"):
         compute_features(empty, pd.DataFrame(columns=["article_id", "category", "published_at"]))
+
+
+def test_rows_have_the_defined_columns_and_types(world: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    events, catalog = world
+    tables = compute_features(events, catalog)
+    for view in VIEWS:
+        frame = tables.frame(view)
+        assert list(frame.columns) == columns(view), view.name
+        schema = pa.Table.from_pandas(frame, preserve_index=False).schema
+        assert source_schema_errors(view, schema) == [], view.name
+        for spec in view.fields:  # as Feast reads the source file
+            read_as = pa_to_feast_value_type(str(schema.field(spec.name).type))
+            assert read_as == spec.dtype.to_value_type(), (view.name, spec.name, read_as)
+
+
+def test_rows_unlike_their_definition_are_not_written(
+    world: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    events, catalog = world
+    tables = compute_features(events, catalog)
+    lake = LakeStore(str(tmp_path))
+    assert write_sources(lake, tables) == {
+        "user_stats": len(tables.user_stats),
+        "article_stats": len(tables.article_stats),
+    }
+    tables.article_stats["views_24h"] = tables.article_stats["views_24h"].astype(str)
+    with pytest.raises(
+        ValueError, match="article_stats: .*views_24h: Arrow type string reads as STRING, defined Int64"
+    ):
+        write_sources(lake, tables)
+
+
+def test_a_feature_on_one_side_only_is_refused(
+    world: tuple[pd.DataFrame, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events, catalog = world
+    tables = compute_features(events, catalog)
+    schema = pa.Table.from_pandas(tables.user_stats, preserve_index=False).schema
+    # Defined, not computed: compute refuses to emit the rows, the source check names it.
+    more = replace(USER_STATS, fields=(*USER_STATS.fields, FeatureSpec("shares_7d", Float64, "shares")))
+    assert "missing ['shares_7d']" in source_schema_errors(more, schema)[0]
+    monkeypatch.setattr(compute, "USER_STATS", more)
+    with pytest.raises(ValueError, match=r"user_stats: .*not computed: \['shares_7d'\]"):
+        compute_features(events, catalog)
+    # Computed, not defined.
+    fewer = replace(USER_STATS, fields=USER_STATS.fields[:-1])
+    assert "not defined ['top_category']" in source_schema_errors(fewer, schema)[0]
+    monkeypatch.setattr(compute, "USER_STATS", fewer)
+    with pytest.raises(ValueError, match=r"not defined: \['top_category'\]"):
+        compute_features(events, catalog)
+    # Defined with another type than computed.
+    retyped = replace(
+        USER_STATS, fields=(replace(USER_STATS.fields[0], dtype=String), *USER_STATS.fields[1:])
+    )
+    assert source_schema_errors(retyped, schema) == [
+        "clicks_7d: Arrow type int64 reads as INT64, defined String"
+    ]

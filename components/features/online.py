@@ -21,7 +21,7 @@ from typing import Any
 
 import hiredis
 
-from components.features.compute import ARTICLE_FEATURES, USER_FEATURES
+from feature_repo.definitions import ARTICLE_STATS, USER_STATS, ViewSpec, feature_names
 
 
 @dataclass
@@ -31,14 +31,14 @@ class OnlineFeatures:
 
 
 class _View:
-    def __init__(self, reader: OnlineFeatureReader, name: str, join_key: str, features: list[str]):
-        self.view = reader.fs.get_feature_view(name)
-        self.join_key = join_key
-        self.features = features
+    def __init__(self, reader: OnlineFeatureReader, spec: ViewSpec):
+        self.view = reader.fs.get_feature_view(spec.name)
+        self.join_key = spec.join_key
+        self.features = feature_names(spec)
         self.hset_keys: list[Any] = []
         if reader.redis:
             # A copy: Feast appends its timestamp field to the list it is given.
-            _, self.hset_keys = reader.store._generate_hset_keys_for_features(self.view, list(features))
+            _, self.hset_keys = reader.store._generate_hset_keys_for_features(self.view, list(self.features))
 
 
 class OnlineFeatureReader:
@@ -52,8 +52,8 @@ class OnlineFeatureReader:
         self.store = fs._get_provider().online_store  # Feast has no public accessor for it
         self.redis = isinstance(self.store, RedisOnlineStore)
         self._entity_key, self._value = EntityKey, Value
-        self.user_view = _View(self, "user_stats", "user_id", USER_FEATURES)
-        self.article_view = _View(self, "article_stats", "article_id", ARTICLE_FEATURES)
+        self.user_view = _View(self, USER_STATS)
+        self.article_view = _View(self, ARTICLE_STATS)
         self._user_key = functools.lru_cache(maxsize=200_000)(self._encode_user_key)
 
     def _keys(self, join_key: str, ids: Sequence[str]) -> list[Any]:
@@ -122,7 +122,7 @@ class OnlineFeatureReader:
 
     def _encode_user_key(self, user_id: str) -> bytes:
         key: bytes = self.store._generate_redis_keys_for_entities(
-            self.config, self._keys("user_id", [user_id])
+            self.config, self._keys(self.user_view.join_key, [user_id])
         )[0]
         return key
 

@@ -2,6 +2,9 @@
 and online values equal to the offline ones as of the materialization time."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,11 +16,19 @@ import pandas as pd
 import pytest
 
 from components.config import Settings
-from components.features import ARTICLE_FEATURES, USER_FEATURES, FeatureTables, compute_features
+from components.features import FeatureTables, compute_features
 from components.features.online import OnlineFeatureReader
-from components.features.store import apply, feature_store, materialize, training_set, write_sources
+from components.features.store import (
+    apply,
+    feature_store,
+    feature_view_versions,
+    materialize,
+    training_set,
+    write_sources,
+)
 from components.lake import LakeStore
 from components.simulator import TrafficGenerator, World, WorldConfig
+from feature_repo.definitions import ARTICLE_STATS, USER_STATS, feature_names
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
 
@@ -186,14 +197,14 @@ def test_online_values_equal_offline_values_at_materialization_time(
         return [await reader.read(user, [articles[i]]) for i, user in enumerate(users)]
 
     for i, (user, online) in enumerate(zip(users, asyncio.run(read_all()), strict=True)):
-        for name in USER_FEATURES:
+        for name in feature_names(USER_STATS):
             assert _same(online.user[name], offline[name][i]), (
                 user,
                 name,
                 online.user[name],
                 offline[name][i],
             )
-        for name in ARTICLE_FEATURES:
+        for name in feature_names(ARTICLE_STATS):
             value = online.articles[articles[i]][name]
             assert _same(value, offline[name][i]), (articles[i], name, value, offline[name][i])
 
@@ -226,3 +237,20 @@ def test_sql_registry_on_postgres_for_the_cluster_profile(
             row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         }
     assert "feature_views" in tables
+
+
+def test_feature_view_versions_are_the_same_in_every_process() -> None:
+    """The version is logged with each model; it must not change with string hashing."""
+    code = "from components.features.store import feature_view_versions as v; print(sorted(v().items()))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**env, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert seen == {str(sorted(feature_view_versions().items()))}

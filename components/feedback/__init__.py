@@ -4,9 +4,8 @@ reads per user, written idempotently from events.v1 by the feedback consumer."""
 from components.feedback.counts import (
     FeedbackWriter,
     WriteStats,
-    bucket_key,
     parse_feedback,
     read_exposure,
 )
 
-__all__ = ["FeedbackWriter", "WriteStats", "bucket_key", "parse_feedback", "read_exposure"]
+__all__ = ["FeedbackWriter", "WriteStats", "parse_feedback", "read_exposure"]

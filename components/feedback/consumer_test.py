@@ -15,9 +15,10 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from components.config import Settings, settings_env
-from components.feedback import FeedbackWriter, bucket_key, read_exposure
+from components.feedback import FeedbackWriter, read_exposure
 from components.feedback.consumer import FeedbackConsumer
 from components.feedback.recent import read_recent
+from components.names import feedback_bucket_key
 from components.runtime import ServiceProcess, committed_total
 from components.streaming import EventProducer
 
@@ -108,7 +109,10 @@ def test_window_counts_only_the_hours_it_covers(reco_settings: Settings) -> None
         early = read_exposure(
             client, reco_settings.redis.key_prefix, (START + timedelta(hours=4)).timestamp(), 5
         )
-        assert client.ttl(bucket_key(reco_settings.redis.key_prefix, int(START.timestamp() // 3600))) > 0
+        assert (
+            client.ttl(feedback_bucket_key(reco_settings.redis.key_prefix, int(START.timestamp() // 3600)))
+            > 0
+        )
     assert early == expected_counts(
         evs[: len([e for e in evs if str(e["ts"]) < (START + timedelta(hours=5)).isoformat()])]
     )

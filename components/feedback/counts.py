@@ -1,6 +1,6 @@
 """Exposure and click counts per article and event-time hour, and recent reads per user.
 
-Layout (prefix = RECO_REDIS__KEY_PREFIX):
+Layout (prefix = RECO_REDIS__KEY_PREFIX; the formats are built and pinned in components.names):
     {prefix}fb:{hour}            hash  i:{article} -> impressions, c:{article} -> clicks
     {prefix}recent:{user}        list  recent reads, newest first (components.feedback.recent.py)
     {prefix}fb:seen:{event_id}   string, expires: the event was applied
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import orjson
 from redis import Redis
@@ -23,10 +22,20 @@ from redis.asyncio import Redis as AsyncRedis
 
 from components.config import Settings
 from components.events.errors import FieldError
-from components.feedback.recent import RECENT_TTL_S, recent_key
+from components.events.schema import EXPOSURE_TYPES, POSITIVE_TYPES, READ_TYPES, EventType
+from components.events.time import TimestampError, parse_timestamp
+from components.feedback.recent import RECENT_TTL_S
+from components.names import (
+    CLICK_FIELD,
+    IMPRESSION_FIELD,
+    feedback_bucket_key,
+    feedback_seen_key,
+    recent_key,
+)
 
-# KEYS: seen, bucket, recent. ARGV: seen_ttl, count field ("" for none), bucket_ttl,
-# article ("" for no read), recent_max, recent_ttl.
+# The script builds no key: KEYS (seen, bucket, recent) come from components.names.
+# ARGV: seen_ttl, count field ("" for none), bucket_ttl, article ("" for no read), recent_max,
+# recent_ttl.
 _APPLY = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 if ARGV[2] ~= '' then
@@ -43,13 +52,13 @@ return 1
 """
 
 # An impression counts as exposure, a click as a click; clicks and views are reads.
-_COUNTED = {"impression": "i:", "click": "c:"}
-_READS = frozenset({"click", "view"})
-_TYPES = frozenset({"impression", "click", "view", "dwell"})
-
-
-def bucket_key(prefix: str, hour: int) -> str:
-    return f"{prefix}fb:{hour}"
+_COUNTED = {
+    **{kind.value: IMPRESSION_FIELD for kind in EXPOSURE_TYPES},
+    **{kind.value: CLICK_FIELD for kind in POSITIVE_TYPES},
+}
+_IMPRESSION_FIELD = IMPRESSION_FIELD.encode()
+_READS = frozenset(kind.value for kind in READ_TYPES)
+_TYPES = frozenset(kind.value for kind in EventType)
 
 
 @dataclass(frozen=True)
@@ -78,11 +87,9 @@ def parse_feedback(raw: bytes) -> Feedback | FieldError:
     if doc["type"] not in _TYPES:
         return FieldError("type", f"unknown event type {doc['type']!r}")
     try:
-        ts = datetime.fromisoformat(doc["ts"])
-    except ValueError:
-        return FieldError("ts", f"not an ISO 8601 timestamp: {doc['ts'][:40]!r}")
-    if ts.tzinfo is None:
-        return FieldError("ts", "timestamp must carry a zone")
+        ts = parse_timestamp(doc["ts"])
+    except TimestampError as exc:
+        return FieldError("ts", exc.reason, exc.code)
     return Feedback(
         doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(ts.timestamp() // 3600)
     )
@@ -131,8 +138,8 @@ class FeedbackWriter:
                 read = event.type in _READS
                 await self._script(
                     keys=[
-                        f"{prefix}fb:seen:{event.event_id}",
-                        bucket_key(prefix, event.hour),
+                        feedback_seen_key(prefix, event.event_id),
+                        feedback_bucket_key(prefix, event.hour),
                         recent_key(prefix, event.user_id),
                     ],
                     args=[
@@ -160,13 +167,13 @@ def read_exposure(client: Redis, prefix: str, now_s: float, window_h: int) -> di
     last = int(now_s // 3600)
     with client.pipeline(transaction=False) as pipe:
         for hour in range(last - window_h + 1, last + 1):
-            pipe.hgetall(bucket_key(prefix, hour))
+            pipe.hgetall(feedback_bucket_key(prefix, hour))
         buckets: list[dict[bytes, bytes]] = pipe.execute()
     impressions: dict[str, float] = {}
     clicks: dict[str, float] = {}
     for bucket in buckets:
         for name, value in bucket.items():
             kind, article = name[:2], name[2:].decode()
-            target = impressions if kind == b"i:" else clicks
+            target = impressions if kind == _IMPRESSION_FIELD else clicks
             target[article] = target.get(article, 0.0) + float(value)
     return {a: (impressions.get(a, 0.0), clicks.get(a, 0.0)) for a in impressions.keys() | clicks.keys()}

@@ -11,12 +11,10 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis as AsyncRedis
 
+from components.names import recent_key
+
 RECENT_TTL_S = 8 * 24 * 3600  # as long as the user_stats feature view's TTL
 RECENT_MAX = 500
-
-
-def recent_key(prefix: str, user_id: str) -> str:
-    return f"{prefix}recent:{user_id}"
 
 
 async def record_reads(

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 from components.config.settings import CollectorSettings
 from components.events import Event, FieldError
+from components.events.schema import READ_TYPES
 
 MAX_TRACKED = 50_000
-DUPLICATE_TYPES = frozenset({"view", "click"})
+DUPLICATE_TYPES = frozenset(kind.value for kind in READ_TYPES)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

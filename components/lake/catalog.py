@@ -15,10 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from components.lake.layout import CATALOG_FILE, CATALOG_MANIFEST
 from components.lake.store import LakeStore
 
-CATALOG_FILE = "catalog/articles.parquet"
-CATALOG_MANIFEST = "catalog/_manifest.json"
 CATALOG_SCHEMA = pa.schema(
     [
         pa.field("article_id", pa.string(), nullable=False),

@@ -1,8 +1,10 @@
-"""Where things live in the lake (paths relative to the lake root)."""
+"""Where things live in the lake (paths relative to the lake root). The one place that spells
+these paths: the partitions are a storage contract (a renamed folder strands what is there).
+The feature tables' paths belong to the feature repo (feature_repo/definitions.py, read by Feast)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 BRONZE = "bronze/events"
 SILVER = "silver/events"
@@ -10,6 +12,13 @@ QUARANTINE = "quarantine/events"
 # Originals too large to travel in a dead letter, kept whole, named by their sha256.
 DEAD_LETTER_ORIGINALS = "dead_letters/originals"
 MANIFEST = "_manifest.json"
+# The article catalogue, replaced whole on every export (components.lake.catalog).
+CATALOG_FILE = "catalog/articles.parquet"
+CATALOG_MANIFEST = f"catalog/{MANIFEST}"
+# Which silver partitions (by content hash) the online features came from (components.features.build).
+FEATURES_MANIFEST = f"features/{MANIFEST}"
+# Reports the daily flow and the drift monitor write for operators and the main job.
+REPORTS = "reports"
 
 
 def bronze_prefix(dt: date | str) -> str:
@@ -38,6 +47,21 @@ def silver_manifest_path(dt: date | str) -> str:
 
 def quarantine_prefix(dt: date | str) -> str:
     return f"{QUARANTINE}/dt={dt}/"
+
+
+def daily_report_path(dt: date | str) -> str:
+    """The daily flow's run summary for run date `dt`."""
+    return f"{REPORTS}/daily/{dt}.json"
+
+
+def validation_report_path(dt: date | str) -> str:
+    """The silver validation report the daily flow writes for run date `dt`."""
+    return f"{REPORTS}/validation/{dt}.json"
+
+
+def drift_report_prefix(end: datetime) -> str:
+    """The stem of one drift check's reports (`<stem>-<name>.html`, `<stem>-summary.json`)."""
+    return f"{REPORTS}/drift/{end.date().isoformat()}/{end.strftime('%H%M%S')}"
 
 
 def partition_dates(paths: list[str], base: str) -> list[str]:

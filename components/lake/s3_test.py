@@ -7,8 +7,8 @@ import orjson
 
 from components.lake import LakeStore
 from components.lake.silver import build_silver, read_manifest, read_silver
+from components.runtime.s3 import MotoS3
 from components.testing.lake import write_bronze
-from components.testing.s3 import MotoS3
 
 
 def test_bronze_and_silver_on_s3(s3_server: MotoS3, s3_bucket: str) -> None:

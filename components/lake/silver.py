@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components.events import Event, EventValidationError, decode_event, encode_event
+from components.events.columns import event_row, silver_schema
 from components.events.schema import MAX_EVENT_AGE, MAX_FUTURE_SKEW
 from components.lake.bronze import read_bronze_file
 from components.lake.layout import (
@@ -43,29 +44,12 @@ from components.lake.layout import (
     silver_prefix,
 )
 from components.lake.store import LakeStore
-from components.validation import SILVER_EVENT_COLUMNS, validate_silver_events
+from components.validation import validate_silver_events
 
 # 2: `received_at` (when the broker got the record; the lateness rule's clock).
-SCHEMA_VERSION = 2
-SILVER_SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("type", pa.string(), nullable=False),
-        pa.field("user_id", pa.string(), nullable=False),
-        pa.field("article_id", pa.string(), nullable=False),
-        pa.field("ts", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("dwell_ms", pa.int64()),
-        pa.field("request_id", pa.string()),
-        pa.field("position", pa.int32()),
-        pa.field("model_version", pa.string()),
-        pa.field("propensity", pa.float64()),
-        pa.field("context", pa.string()),  # JSON object, as sent
-        pa.field("kafka_partition", pa.int32(), nullable=False),
-        pa.field("kafka_offset", pa.int64(), nullable=False),
-        pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
-    ]
-)
+# 3: the columns derive from `events.v1` (`session_id` added, every integer 64-bit).
+SCHEMA_VERSION = 3
+SILVER_SCHEMA = silver_schema()
 QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("value", pa.binary(), nullable=False),
@@ -153,24 +137,28 @@ def received_times(kafka_ms: list[int | None], ingested: list[datetime]) -> list
 
 
 def _rows(events: list[tuple[Event, int, int, datetime, datetime]]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {name: [] for name in SILVER_EVENT_COLUMNS}
+    cols: dict[str, list[Any]] = {name: [] for name in SILVER_SCHEMA.names}
     for event, partition, offset, ingested_at, received_at in events:
-        cols["event_id"].append(str(event.event_id))
-        cols["type"].append(event.type.value)
-        cols["user_id"].append(event.user_id)
-        cols["article_id"].append(event.article_id)
-        cols["ts"].append(event.ts)
-        cols["dwell_ms"].append(event.dwell_ms)
-        cols["request_id"].append(event.request_id)
-        cols["position"].append(event.position)
-        cols["model_version"].append(event.model_version)
-        cols["propensity"].append(None if event.propensity is None else float(event.propensity))
-        cols["context"].append(json.dumps(event.context, sort_keys=True) if event.context else None)
-        cols["kafka_partition"].append(partition)
-        cols["kafka_offset"].append(offset)
-        cols["ingested_at"].append(ingested_at)
-        cols["received_at"].append(received_at)
+        row = event_row(event)
+        row.update(
+            kafka_partition=partition, kafka_offset=offset, ingested_at=ingested_at, received_at=received_at
+        )
+        for name, value in row.items():
+            cols[name].append(value)
     return cols
+
+
+def silver_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """The silver columns as a pandas frame with nullable dtypes (what the suite checks)."""
+    frame = pd.DataFrame(columns, columns=SILVER_SCHEMA.names)
+    for column in SILVER_SCHEMA:
+        if pa.types.is_timestamp(column.type):
+            frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
+        elif pa.types.is_integer(column.type):
+            frame[column.name] = frame[column.name].astype("Int64")
+        elif pa.types.is_floating(column.type):
+            frame[column.name] = frame[column.name].astype("Float64")
+    return frame
 
 
 def content_hash(events: list[Event]) -> str:
@@ -227,13 +215,7 @@ def build_silver(
         kept.append((event, partition, offset, ingested_at, received_at))
         kept_values.append(value)
 
-    frame = pd.DataFrame(_rows(kept), columns=SILVER_EVENT_COLUMNS)
-    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-    frame["ingested_at"] = pd.to_datetime(frame["ingested_at"], utc=True)
-    frame["received_at"] = pd.to_datetime(frame["received_at"], utc=True)
-    for column in ("dwell_ms", "position", "kafka_partition", "kafka_offset"):
-        frame[column] = frame[column].astype("Int64")
-    frame["propensity"] = frame["propensity"].astype("Float64")
+    frame = silver_frame(_rows(kept))
     outcome = validate_silver_events(frame, date.fromisoformat(dt), lateness_days=lateness_days)
     table_checks = {k: v for k, v in outcome.summary.items() if k.startswith("expect_table")}
     if not all(v["success"] for v in table_checks.values()):
@@ -296,14 +278,22 @@ def read_manifest(store: LakeStore, dt: date | str) -> dict[str, Any]:
 
 
 def read_silver(store: LakeStore, dt: date | str) -> pa.Table:
-    """The silver partition the manifest points at (empty table if it holds no rows). A
-    partition built before `received_at` existed (schema 1) gets it from `ingested_at`."""
+    """The silver partition the manifest points at (empty table if it holds no rows), in the
+    current schema: a column an older build lacks is filled (`received_at` from
+    `ingested_at`, a newer optional field with nulls) and older types are cast."""
     manifest = read_manifest(store, dt)
     if not manifest["silver_file"]:
         return SILVER_SCHEMA.empty_table()
     table = pq.read_table(io.BytesIO(store.read_bytes(manifest["silver_file"])))
-    if "received_at" not in table.column_names:
-        table = table.append_column("received_at", table.column("ingested_at"))
+    for column in SILVER_SCHEMA:
+        if column.name in table.column_names:
+            continue
+        if column.name == "received_at":
+            table = table.append_column("received_at", table.column("ingested_at"))
+        elif column.nullable:
+            table = table.append_column(column, pa.nulls(table.num_rows, column.type))
+        else:
+            raise SilverSchemaError(f"silver {dt}: required column {column.name!r} is missing")
     return table.select(SILVER_SCHEMA.names).cast(SILVER_SCHEMA)
 
 

@@ -132,3 +132,28 @@ def test_lateness_counts_from_when_the_platform_received_the_event(store: LakeSt
     assert all("older than 30 days" in r for r in reasons)
     # A backfill raises the limit explicitly.
     assert build_silver(store, DAY.date(), lateness_days=60).rows == 8
+
+
+def test_a_partition_of_an_older_schema_reads_in_the_current_one(store: LakeStore) -> None:
+    """Schema 2 had no `session_id` and a 32-bit `position`: its files still read, the new
+    optional column as nulls, the types of today."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_bronze(store, [orjson.dumps(event(i)) for i in range(3)])
+    build_silver(store, "2026-11-20")
+    manifest = read_manifest(store, "2026-11-20")
+    current = read_silver(store, "2026-11-20")
+    older = current.drop_columns(["session_id"])
+    older = older.set_column(
+        older.schema.get_field_index("position"), "position", older.column("position").cast(pa.int32())
+    )
+    sink = io.BytesIO()
+    pq.write_table(older, sink)
+    store.write_atomic(manifest["silver_file"], sink.getvalue())
+    again = read_silver(store, "2026-11-20")
+    assert again.schema == current.schema
+    assert again.column("session_id").null_count == 3
+    assert again.column("event_id").to_pylist() == current.column("event_id").to_pylist()

@@ -19,6 +19,7 @@ from components.alerts import send_alert
 from components.alerts.webhook import AlertDeliveryError, post_with_retries
 from components.config import Settings
 from components.monitoring.check import DriftCheck, yesterday
+from components.names import retrain_cooldown_key
 from components.orchestration.local import daily_flow_command, daily_flow_env
 
 
@@ -43,7 +44,7 @@ def trigger_retrain(settings: Settings, reason: str, *, run_date: str | None = N
     """Start a retrain unless one started within the cooldown (a Redis key with a TTL, so
     every monitor replica shares it). A failed start releases the cooldown."""
     monitoring = settings.monitoring
-    key = f"{settings.redis.key_prefix}retrain:cooldown"
+    key = retrain_cooldown_key(settings.redis.key_prefix)
     cooldown_s = int(monitoring.retrain_cooldown_hours * 3600)
     with Redis.from_url(settings.redis.url, socket_connect_timeout=5) as redis:
         if not redis.set(key, reason[:500], nx=True, ex=cooldown_s):

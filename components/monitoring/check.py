@@ -17,6 +17,7 @@ import pandas as pd
 
 from components.config import Settings
 from components.lake.catalog import read_catalog
+from components.lake.layout import drift_report_prefix
 from components.lake.silver import silver_dates
 from components.lake.store import LakeStore
 from components.monitoring.drift import MIN_ROWS, MONITORED, compare
@@ -71,7 +72,7 @@ def run_drift_check(
         window_end=end.isoformat(),
         model_version=model_version,
     )
-    prefix = f"reports/drift/{end.date().isoformat()}/{end.strftime('%H%M%S')}"
+    prefix = drift_report_prefix(end)
 
     def save_html(name: str, html: str) -> None:
         store.write_atomic(f"{prefix}-{name}.html", html.encode())

@@ -2,7 +2,8 @@
 
 `compare` runs Evidently's DataDriftPreset on given columns; Evidently picks each column's test
 (K-S or chi-squared/Z p-values for small samples, Wasserstein or Jensen-Shannon distances for
-large ones). Monitored feature columns per table are in `MONITORED`.
+large ones). Monitored feature columns per table are in `MONITORED`, derived from
+feature_repo/definitions.py (a feature's `monitored` and `categorical` flags).
 """
 
 from __future__ import annotations
@@ -11,22 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from components.features.compute import ARTICLE_FEATURES, USER_FEATURES
+from feature_repo.definitions import VIEWS, monitored
 
-CATEGORICAL = {"top_category", "category"}
-# Publication time grows by design: comparing it across windows says nothing.
-UNMONITORED = {"published_at"}
-
-
-def _split(features: list[str]) -> tuple[list[str], list[str]]:
-    kept = [f for f in features if f not in UNMONITORED]
-    return [f for f in kept if f not in CATEGORICAL], [f for f in kept if f in CATEGORICAL]
-
-
-MONITORED: dict[str, tuple[list[str], list[str]]] = {
-    "user_stats": _split(USER_FEATURES),
-    "article_stats": _split(ARTICLE_FEATURES),
-}
+# Per feature table: (numerical, categorical) columns, from the definitions' roles.
+MONITORED: dict[str, tuple[list[str], list[str]]] = {view.name: monitored(view) for view in VIEWS}
 MIN_ROWS = 30
 
 

@@ -15,14 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from components.lake.catalog import CATALOG_FILE, read_catalog
+from components.events.schema import POSITIVE_TYPES
+from components.lake.catalog import read_catalog
+from components.lake.layout import CATALOG_FILE
 from components.lake.silver import load_silver_frame
 from components.lake.store import LakeStore
 from components.monitoring.served import ServedStats, label_impressions, served_stats
-from feature_repo.definitions import ARTICLE_STATS_PATH, USER_STATS_PATH
+from feature_repo.definitions import TIMESTAMP_FIELD, VIEWS
 
 ARTIFACT_DIR = "reference"
-TABLES = {"user_stats": USER_STATS_PATH, "article_stats": ARTICLE_STATS_PATH}
+TABLES = {view.name: view.path for view in VIEWS}
 EVENT_COLUMNS = ["type", "user_id", "article_id", "ts", "request_id"]
 
 
@@ -46,7 +48,7 @@ def window_features(store: LakeStore, start: pd.Timestamp, end: pd.Timestamp) ->
         if not store.exists(path):
             continue
         frame = pq.read_table(io.BytesIO(store.read_bytes(path))).to_pandas()
-        ts = pd.to_datetime(frame["event_timestamp"], utc=True)
+        ts = pd.to_datetime(frame[TIMESTAMP_FIELD], utc=True)
         out[table] = frame[(ts >= start) & (ts < end)].reset_index(drop=True)
     return out
 
@@ -65,7 +67,7 @@ def window_events(
 
 def clicked_categories(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """The section of every clicked article: what readers are interested in."""
-    clicks = events[events["type"] == "click"]
+    clicks = events[events["type"].isin(POSITIVE_TYPES)]
     sections = clicks["article_id"].map(catalog.set_index("article_id")["category"])
     return pd.DataFrame({"category": sections.fillna("unknown").astype(str).to_numpy()})
 
@@ -94,7 +96,7 @@ def build_reference(
         interests = _sample(clicked_categories(events, catalog), max_rows, seed)
         if len(impressions):
             before = history[pd.to_datetime(history["ts"], utc=True) < start]
-            clicked_before = set(before.loc[before["type"] == "click", "user_id"])
+            clicked_before = set(before.loc[before["type"].isin(POSITIVE_TYPES), "user_id"])
             known_before = clicked_before & set(known_users) if known_users else clicked_before
             served = served_stats(impressions, catalog, known_users=known_before)
     return Reference(
@@ -157,7 +159,8 @@ def download_reference(run_id: str) -> Reference:
 
 def champion_reference(model_name: str) -> tuple[str | None, Reference]:
     """The champion's version and the reference logged with it ((None, empty) without one)."""
-    from components.registry.tracking import CHAMPION, version_by_alias
+    from components.names import CHAMPION
+    from components.registry.tracking import version_by_alias
 
     champion = version_by_alias(model_name, CHAMPION)
     if champion is None or not champion.run_id:

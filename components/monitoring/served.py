@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from components.events.schema import EXPOSURE_TYPES, POSITIVE_TYPES
+
 
 @dataclass(frozen=True)
 class ServedStats:
@@ -43,8 +45,9 @@ def gini(counts: np.ndarray) -> float:
 def label_impressions(events: pd.DataFrame) -> pd.DataFrame:
     """The impressions of `events` with `clicked` (bool): a click carried the same request_id
     and article_id."""
-    impressions = events[events["type"] == "impression"][["user_id", "article_id", "ts", "request_id"]]
-    clicks = events[(events["type"] == "click") & events["request_id"].notna()][["request_id", "article_id"]]
+    impressions = events[events["type"].isin(EXPOSURE_TYPES)][["user_id", "article_id", "ts", "request_id"]]
+    clicked = events["type"].isin(POSITIVE_TYPES) & events["request_id"].notna()
+    clicks = events[clicked][["request_id", "article_id"]]
     keys = set(zip(clicks["request_id"], clicks["article_id"], strict=True))
     labelled = impressions.copy()
     labelled["clicked"] = [

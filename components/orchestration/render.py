@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from components.config import Settings
-from components.testing.s3 import MotoS3
+from components.runtime.s3 import MotoS3
 
 TEMPLATE_FILE = "dailyflow.workflow-template.json"
 CRON_FILE = "dailyflow.cron-workflow.json"

@@ -7,10 +7,11 @@ import pytest
 
 from components.config.settings import GateSettings, MlflowSettings, RedisSettings
 from components.models import PopularityModel
+from components.names import CANARY, CHAMPION
 from components.registry.gate import apply_gate, promote_canary, rollback
 from components.registry.lineage import Lineage
 from components.registry.rollout import read_rollout, write_rollout
-from components.registry.tracking import CANARY, CHAMPION, configure, log_training_run, version_by_alias
+from components.registry.tracking import configure, log_training_run, version_by_alias
 from components.testing.services import MlflowStore, RedisNamespace
 
 LINEAGE = Lineage(silver_hashes={"2026-11-01": "abc"}, lake_uri="lake", git_commit="c0ffee", flow_run_id="")

@@ -17,7 +17,8 @@ from typing import Any
 from mlflow import MlflowClient
 
 from components.config.settings import GateSettings
-from components.registry.tracking import CANARY, CHALLENGER, CHAMPION, version_by_alias, version_metrics
+from components.names import CANARY, CHALLENGER, CHAMPION
+from components.registry.tracking import version_by_alias, version_metrics
 
 NDCG = "ndcg_at_10"
 COVERAGE = "coverage"

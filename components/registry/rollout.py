@@ -10,6 +10,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from components.config.settings import RedisSettings
+from components.names import rollout_key
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Rollout:
 
 
 def _key(settings: RedisSettings) -> str:
-    return f"{settings.key_prefix}rollout"
+    return rollout_key(settings.key_prefix)
 
 
 def write_rollout(settings: RedisSettings, canary_version: str | None, share: float) -> Rollout:

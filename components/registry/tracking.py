@@ -20,10 +20,9 @@ from mlflow.models.model import ModelInfo
 from components.config.settings import MlflowSettings
 from components.models.artifacts import save_model
 from components.models.base import Recommender
+from components.names import CHALLENGER
 from components.registry.lineage import Lineage
 
-CHALLENGER, CANARY, CHAMPION = "challenger", "canary", "champion"
-ALIASES = (CHALLENGER, CANARY, CHAMPION)
 PARENT_TAG = "mlflow.parentRunId"
 _ENTRY = Path(__file__).resolve().parent.parent / "models" / "pyfunc_entry.py"
 

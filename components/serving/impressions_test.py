@@ -4,8 +4,12 @@ while Kafka is down (real tansu broker)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
 
 from components.config import KafkaSettings
 from components.events import Event, EventType
@@ -38,6 +42,29 @@ def test_records_parse_as_impression_events() -> None:
     assert events[0].context == {"variant": "canary", "page": 'home "quoted"'}
     assert len({e.event_id for e in events}) == 3
     assert {key for key, _ in out} == {b"u-1"}
+
+
+def test_records_match_the_committed_json_schema() -> None:
+    """The hand-built bytes against the contract's exported schema (docs/contracts), with an
+    exploration slot's own context too; a record missing a required member is caught."""
+    schema = json.loads(Path("docs/contracts/events.v1.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    out = impression_records(
+        user_id="u-1",
+        article_ids=["a0", "a1"],
+        request_id="r-2",
+        model_version="7",
+        propensities=[1.0, 0.25],
+        context={"variant": "champion", "arm": "explore"},
+        item_context={1: {"explore_p": 0.25, "model_item": False}},
+    )
+    for _, value in out:
+        document = json.loads(value)
+        assert list(validator.iter_errors(document)) == []
+        assert Event.model_validate_json(value).type is EventType.IMPRESSION
+    broken = json.loads(out[0][1])
+    del broken["propensity"]
+    assert list(validator.iter_errors(broken)), "an impression without its propensity passed the schema"
 
 
 def test_uuid4_strings_are_version_4_and_distinct() -> None:

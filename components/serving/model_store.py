@@ -19,10 +19,10 @@ from pathlib import Path
 from components.config.settings import MlflowSettings
 from components.models.artifacts import META, load_model
 from components.models.base import Recommender
+from components.names import ALIASES
 
 log = logging.getLogger("reco.serving.models")
 
-SERVED_ALIASES = ("champion", "canary", "challenger")
 ALIASES_FILE = "aliases.json"
 KEEP_VERSIONS = 5
 
@@ -80,7 +80,7 @@ class ModelStore:
             raise RegistryUnavailableError(f"registry at {self.settings.tracking_uri}: {exc}") from exc
         except Exception as exc:  # connection errors, database locked, ...
             raise RegistryUnavailableError(f"registry at {self.settings.tracking_uri}: {exc!r}") from exc
-        aliases = {a: str(v) for a, v in (model.aliases or {}).items() if a in SERVED_ALIASES}
+        aliases = {a: str(v) for a, v in (model.aliases or {}).items() if a in ALIASES}
         self._write_json(ALIASES_FILE, aliases)
         return aliases
 

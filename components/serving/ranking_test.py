@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from components.models.kinds import EaseModel, PopularityModel
+from components.names import CANARY, CHAMPION
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.ranking import PERSONALIZED, POPULAR, ServingModel, rank
-from components.serving.routing import CANARY, CHAMPION, bucket, variant_for
+from components.serving.routing import bucket, variant_for
 
 NOW = 1_800_000_000.0
 H = 3600.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-CHAMPION, CANARY, FALLBACK = "champion", "canary", "fallback"
+from components.names import CANARY, CHAMPION
 
 
 def bucket(user_id: str, salt: str = "canary") -> float:

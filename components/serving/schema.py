@@ -5,7 +5,6 @@ operator can tighten them without a code change."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import (
@@ -19,6 +18,7 @@ from pydantic import (
 
 from components.events.errors import FieldError, from_pydantic
 from components.events.schema import ContextValue, Identifier, JsonInt, check_context
+from components.events.time import TimestampError, parse_timestamp
 
 # The impression events carry the request's context plus the service's own keys (variant, k,
 # and with exploration arm, policy, explore_p, model_item): 10 + 6 is the events' limit of 16.
@@ -91,9 +91,6 @@ def served_at(request: RecommendRequest) -> float:
     if isinstance(value, int | float):
         return float(value)
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 timestamp: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError("timestamp must carry a zone")
-    return parsed.timestamp()
+        return parse_timestamp(value).timestamp()
+    except TimestampError as exc:
+        raise ValueError(exc.reason) from None

@@ -41,17 +41,18 @@ from components.exploration import (
     under_exposed,
 )
 from components.feedback.counts import read_exposure
-from components.feedback.recent import read_recent, recent_key
+from components.feedback.recent import read_recent
 from components.lake import LakeStore
 from components.lake.catalog import catalog_version, read_catalog
 from components.logs import bind_request
+from components.names import CANARY, CHALLENGER, CHAMPION, EXPLORE, FALLBACK, GREEDY, recent_key
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
 from components.serving.model_store import ModelStore, RegistryUnavailableError, use_registry
 from components.serving.ranking import Ranked, ServingModel, rank
-from components.serving.routing import CANARY, CHAMPION, FALLBACK, bucket, variant_for
+from components.serving.routing import bucket, variant_for
 from components.serving.schema import RecommendRequest
 from components.streaming import EventProducer
 
@@ -60,9 +61,6 @@ log = logging.getLogger("reco.serving")
 CATALOGUE_CACHE = "catalogue.parquet"
 FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
-CHALLENGER = "challenger"
-# Exploration arms (by a hash of user_id) and the reason given for an explored item.
-GREEDY, EXPLORE = "greedy", "explore"
 
 
 @dataclass

@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from components.config import KafkaSettings, Settings, load_settings
+from components.runtime.s3 import DUMMY_CREDENTIALS, MotoS3
 from components.runtime.tansu import TansuBroker
 from components.streaming import ensure_topics
-from components.testing.s3 import DUMMY_CREDENTIALS, MotoS3
 from components.testing.services import (
     MlflowStore,
     RedisNamespace,

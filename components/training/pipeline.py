@@ -22,10 +22,10 @@ from components.config import Settings
 from components.features.store import feature_view_versions
 from components.lake.store import LakeStore
 from components.monitoring.reference import build_reference, save_reference
+from components.names import CHAMPION
 from components.registry.gate import GateDecision, apply_gate
 from components.registry.lineage import Lineage, git_commit
 from components.registry.tracking import (
-    CHAMPION,
     LoggedModel,
     configure,
     log_child_run,

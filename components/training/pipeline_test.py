@@ -12,7 +12,8 @@ from mlflow import MlflowClient
 from components.config import Settings, load_settings
 from components.lake import LakeStore
 from components.lake.silver import build_silver, read_manifest
-from components.registry.tracking import CHALLENGER, CHAMPION, version_by_alias
+from components.names import CHALLENGER, CHAMPION
+from components.registry.tracking import version_by_alias
 from components.simulator import WorldConfig
 from components.testing.lake import write_bronze
 from components.testing.services import MlflowStore

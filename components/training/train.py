@@ -18,13 +18,14 @@ import pandas as pd
 
 from components.evaluation.metrics import ranking_metrics
 from components.evaluation.splits import time_split
+from components.events.schema import POSITIVE_TYPES
+from components.lake.layout import SILVER
 from components.lake.silver import load_silver_frame, silver_dates
 from components.lake.store import LakeStore
 from components.models.base import Recommender
 from components.models.fit import Interactions, build_interactions, fit_model
 
 K = 10
-POSITIVE_TYPES = ("click",)
 LATENCY_SAMPLE = 200
 
 
@@ -55,16 +56,14 @@ class Snapshot:
 def load_snapshot(store: LakeStore, dates: Sequence[str] | None = None) -> Snapshot:
     dates = list(dates) if dates is not None else silver_dates(store)
     if not dates:
-        raise FileNotFoundError(
-            f"no silver partitions under {store.uri('silver/events')}: build silver first"
-        )
+        raise FileNotFoundError(f"no silver partitions under {store.uri(SILVER)}: build silver first")
     events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts"])
     catalogue_size = int(events["article_id"].nunique()) if len(events) else 0
     clicks = events[events["type"].isin(POSITIVE_TYPES)][["user_id", "article_id", "ts"]].reset_index(
         drop=True
     )
     if clicks.empty:
-        raise ValueError(f"silver dates {dates} hold no {POSITIVE_TYPES} events to train on")
+        raise ValueError(f"silver dates {dates} hold no {sorted(POSITIVE_TYPES)} events to train on")
     return Snapshot(interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size)
 
 

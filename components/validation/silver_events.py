@@ -17,17 +17,11 @@ from typing import Any
 
 import pandas as pd
 
-from components.events.schema import MAX_DWELL_MS, MAX_EVENT_AGE, MAX_FUTURE_SKEW, EventType
+from components.events.columns import event_columns, silver_schema
+from components.events.schema import EVENT_KEY, MAX_EVENT_AGE, MAX_FUTURE_SKEW
 
-SILVER_EVENT_COLUMNS = [
-    "event_id", "type", "user_id", "article_id", "ts", "dwell_ms", "request_id", "position",
-    "model_version", "propensity", "context", "kafka_partition", "kafka_offset", "ingested_at",
-    "received_at",
-]  # fmt: skip
+SILVER_EVENT_COLUMNS = silver_schema().names
 CHECK_COLUMNS = ["ts_day_offset_s", "ingest_lag_s"]
-EVENT_TYPES = [t.value for t in EventType]
-# The contract's bounds: what the collector accepts, silver keeps.
-MAX_SILVER_DWELL_MS = MAX_DWELL_MS
 MAX_FUTURE_SKEW_S = int(MAX_FUTURE_SKEW.total_seconds())
 
 
@@ -52,19 +46,32 @@ def _expectations(lateness_days: int) -> list[Any]:
 
     e = gx.expectations
     horizon_s = lateness_days * 86_400 + MAX_FUTURE_SKEW_S  # as the contract check in silver
+    # The contract's bounds, read off the model: what the collector accepts, silver keeps.
+    contract: list[Any] = []
+    for column in event_columns():
+        if column.values is not None:
+            contract.append(e.ExpectColumnValuesToBeInSet(column=column.name, value_set=list(column.values)))
+        if column.min_length is not None or column.max_length is not None:
+            contract.append(
+                e.ExpectColumnValueLengthsToBeBetween(
+                    column=column.name, min_value=column.min_length, max_value=column.max_length
+                )
+            )
+        if column.minimum is not None or column.maximum is not None:
+            contract.append(
+                e.ExpectColumnValuesToBeBetween(
+                    column=column.name,
+                    min_value=column.minimum,
+                    max_value=column.maximum,
+                    strict_min=column.strict_min,
+                    strict_max=column.strict_max,
+                )
+            )
     return [
         e.ExpectTableColumnsToMatchOrderedList(column_list=SILVER_EVENT_COLUMNS + CHECK_COLUMNS),
-        *[
-            e.ExpectColumnValuesToNotBeNull(column=c)
-            for c in ("event_id", "type", "user_id", "article_id", "ts", "ingested_at", "received_at")
-        ],
-        e.ExpectColumnValuesToBeUnique(column="event_id"),
-        e.ExpectColumnValuesToBeInSet(column="type", value_set=EVENT_TYPES),
-        e.ExpectColumnValueLengthsToBeBetween(column="user_id", min_value=1, max_value=128),
-        e.ExpectColumnValueLengthsToBeBetween(column="article_id", min_value=1, max_value=128),
-        e.ExpectColumnValuesToBeBetween(column="dwell_ms", min_value=0, max_value=MAX_SILVER_DWELL_MS),
-        e.ExpectColumnValuesToBeBetween(column="position", min_value=0, max_value=999),
-        e.ExpectColumnValuesToBeBetween(column="propensity", min_value=0, max_value=1, strict_min=True),
+        *[e.ExpectColumnValuesToNotBeNull(column=f.name) for f in silver_schema() if not f.nullable],
+        e.ExpectColumnValuesToBeUnique(column=EVENT_KEY),
+        *contract,
         e.ExpectColumnValuesToBeBetween(
             column="ts_day_offset_s", min_value=0, max_value=86_400, strict_max=True
         ),

@@ -106,6 +106,7 @@ class DailyFlow(FlowSpec):
     def validate(self) -> None:
         from metaflow.cards import Markdown
 
+        from components.lake.layout import validation_report_path
         from components.lake.silver import silver_dates
         from components.lake.validate import validate_partitions
 
@@ -117,7 +118,7 @@ class DailyFlow(FlowSpec):
         )
         self.validation = report.as_dict()
         store.write_atomic(
-            f"reports/validation/{self.dates[-1]}.json", json.dumps(self.validation, indent=2).encode()
+            validation_report_path(self.dates[-1]), json.dumps(self.validation, indent=2).encode()
         )
         if not report.passed:
             current.card.append(
@@ -168,8 +169,8 @@ class DailyFlow(FlowSpec):
     @retry(times=1)
     @step
     def register(self) -> None:
+        from components.names import CANARY
         from components.registry.gate import apply_gate
-        from components.registry.tracking import CANARY
         from components.training.pipeline import lineage_for, register_best
         from components.training.train import load_snapshot
 
@@ -187,8 +188,8 @@ class DailyFlow(FlowSpec):
     @retry(times=2)
     @step
     def canary(self) -> None:
+        from components.names import CANARY
         from components.registry.rollout import write_rollout
-        from components.registry.tracking import CANARY
 
         settings = _settings(self.profile)
         if self.decision["promoted"] and self.decision["alias"] == CANARY:
@@ -221,6 +222,8 @@ class DailyFlow(FlowSpec):
     @step
     def end(self) -> None:
         from metaflow.cards import Markdown, Table, VegaChart
+
+        from components.lake.layout import daily_report_path
 
         names = [r.candidate.name for r in self.evaluated]
         rows = [
@@ -273,9 +276,7 @@ class DailyFlow(FlowSpec):
         }
         # The run's summary also goes to the lake, where the main job and operators read it.
         _, store = _context(self.profile)
-        store.write_atomic(
-            f"reports/daily/{self.dates[-1]}.json", json.dumps(self.summary, indent=2).encode()
-        )
+        store.write_atomic(daily_report_path(self.dates[-1]), json.dumps(self.summary, indent=2).encode())
         print(json.dumps(self.summary))
 
 

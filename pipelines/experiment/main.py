@@ -21,12 +21,15 @@ from rich.table import Table
 
 from components.config import load_settings
 from components.evaluation.experiment import group_counts, readout
-from components.evaluation.logged import ImpressionJoin, LoggedImpressions, exploring_policy_odds
+from components.evaluation.logged import JOINED, ImpressionJoin, LoggedImpressions, exploring_policy_odds
 from components.evaluation.off_policy import ips, snips
+from components.events.schema import POSITIVE_TYPES
+from components.events.time import TimestampError, parse_timestamp
+from components.names import CHAMPION, GREEDY
 from components.streaming.replay import replay_topic
 from pipelines.cli import utc_time
 
-CONTROLS = {"arm": "greedy", "variant": "champion", "variant/arm": "champion/greedy"}
+CONTROLS = {"arm": GREEDY, "variant": CHAMPION, "variant/arm": f"{CHAMPION}/{GREEDY}"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,14 +68,14 @@ def _window(since: datetime | None, until: datetime | None) -> Any:
     high = until.timestamp() if until else float("inf")
 
     def keep(event: dict[str, Any]) -> bool:
-        if event.get("type") not in ("impression", "click"):
+        if event.get("type") not in JOINED:
             return False
         try:
-            ts = datetime.fromisoformat(event["ts"]).timestamp()
-        except (KeyError, TypeError, ValueError):
+            ts = parse_timestamp(event["ts"]).timestamp()
+        except (KeyError, TimestampError):
             return False
         # Clicks come a little after their impression: keep them past the window's end.
-        return low <= ts and (ts < high or event["type"] == "click")
+        return low <= ts and (ts < high or event["type"] in POSITIVE_TYPES)
 
     return keep
 

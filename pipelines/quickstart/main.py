@@ -40,6 +40,7 @@ from rich.table import Table
 from components.config import Settings, load_settings
 from components.lake import LakeStore
 from components.lake.catalog import write_catalog
+from components.lake.layout import FEATURES_MANIFEST, REPORTS, SILVER, daily_report_path
 from components.lake.silver import read_manifest, read_silver
 from components.orchestration.local import daily_flow_command, daily_flow_env
 from components.runtime import (
@@ -246,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     for dt in touched:
         results.append(read_manifest(store, dt))
         silver_ids.update(read_silver(store, dt).column("event_id").to_pylist())
-    daily = json.loads(store.read_bytes(f"reports/daily/{touched[-1]}.json"))
-    features = json.loads(store.read_bytes("features/_manifest.json"))
+    daily = json.loads(store.read_bytes(daily_report_path(touched[-1])))
+    features = json.loads(store.read_bytes(FEATURES_MANIFEST))
 
     lost = len(acknowledged - silver_ids)
     table = Table(title=f"simulated {config.start.date()} .. {(config.end - timedelta(days=1)).date()}")
@@ -276,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             f"v{answer['model_version']} in {answer['latency_ms']} ms: {', '.join(answer['items'])}"
         )
     console.print(
-        f"lake: [cyan]{store.uri('silver/events')}[/cyan]; reports: {store.uri('reports')}; logs: {logs}\n"
+        f"lake: [cyan]{store.uri(SILVER)}[/cyan]; reports: {store.uri(REPORTS)}; logs: {logs}\n"
         f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
         f"Metaflow card: [cyan]METAFLOW_DATASTORE_SYSROOT_LOCAL={home.absolute()} python pipelines/daily/flow.py "
         f"card view {daily['flow_run'].split('/')[-1]}/end[/cyan]"
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "flow_run": daily["flow_run"],
         "recommend": served,
         "dates": [r["dt"] for r in results],
-        "lake": store.uri("silver/events"),
+        "lake": store.uri(SILVER),
         "seconds": round(time.perf_counter() - started, 2),
     }
     print(json.dumps(result))

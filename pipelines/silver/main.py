@@ -15,6 +15,7 @@ from rich.progress import Progress
 
 from components.config import load_settings
 from components.lake import LakeStore
+from components.lake.layout import SILVER
 from components.lake.silver import bronze_dates, build_silver
 from pipelines.cli import iso_date
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             totals["quarantined"] += result.quarantined
             totals["duplicates_dropped"] += result.duplicates_dropped
             progress.advance(task)
-    print(json.dumps({"lake": store.uri("silver/events"), **totals}))
+    print(json.dumps({"lake": store.uri(SILVER), **totals}))
     return 0
 
 

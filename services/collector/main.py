@@ -1,4 +1,4 @@
-"""Run the collector under Hypercorn: `./pants run services/collector/main.py`."""
+"""Run the collector under Hypercorn: `./pants run services/collector:bin`."""
 
 from __future__ import annotations
 

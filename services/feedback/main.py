@@ -1,4 +1,4 @@
-"""Kafka `events.v1` to the feedback state in Redis: `./pants run services/feedback/main.py`.
+"""Kafka `events.v1` to the feedback state in Redis: `./pants run services/feedback:bin`.
 
 Per-article exposure and click counts by hour (exploration's posteriors) and per-user recent
 reads (excluded by the recommend service). Restartable at any point, SIGKILL included:

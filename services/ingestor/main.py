@@ -1,4 +1,4 @@
-"""Kafka `events.v1` to the bronze lake: `./pants run services/ingestor/main.py`.
+"""Kafka `events.v1` to the bronze lake: `./pants run services/ingestor:bin`.
 
 Restartable at any point (SIGKILL included): offsets are committed only after the files they
 cover are durable, so a restart replays at most the last unflushed records.
@@ -17,6 +17,7 @@ from components.config import load_settings
 from components.health import polling, serve_health
 from components.lake import LakeStore
 from components.lake.ingest import BronzeIngestor, FlushStats
+from components.lake.layout import BRONZE
 from components.logs import configure_logging
 
 log = logging.getLogger("reco.ingestor")
@@ -74,7 +75,7 @@ def main() -> int:
 
         if settings.ingestor.metrics_port:
             serve_health(settings.ingestor.metrics_port, registry, polling(lambda: ingestor.last_progress))
-        log.info("ingesting %s into %s", settings.kafka.events_topic, store.uri("bronze/events"))
+        log.info("ingesting %s into %s", settings.kafka.events_topic, store.uri(BRONZE))
         await ingestor.run(stop)
         log.info("stopped after %d records", ingestor.total_records)
 

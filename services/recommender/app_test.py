@@ -30,8 +30,9 @@ from components.events import Event
 from components.feedback.recent import record_reads
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog, write_catalog
+from components.names import CANARY
 from components.registry.gate import set_champion
-from components.registry.tracking import CANARY, configure
+from components.registry.tracking import configure
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
 from components.serving.routing import bucket

@@ -1,4 +1,4 @@
-"""Run the recommend service under Hypercorn: `./pants run services/recommender/main.py`.
+"""Run the recommend service under Hypercorn: `./pants run services/recommender:bin`.
 
 Settings come from RECO_* variables; Hypercorn's from hypercorn.toml next to this file
 (`--workers N` overrides the worker count)."""

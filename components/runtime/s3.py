@@ -1,4 +1,9 @@
-"""An S3 API on loopback: moto's server in a subprocess (the `pipelines` resolve has moto)."""
+"""An S3 API on loopback: moto's server in a subprocess (the `pipelines` resolve has moto).
+
+Production code uses it too: the Argo renderer (components.orchestration.render) compiles the
+daily flow against it, as Metaflow's compiler needs an S3 datastore to upload to; the test
+fixtures (components.testing.fixtures) give it to lake tests. It holds nothing but what a run
+puts there and dies with its process. Whoever imports this declares moto as a dependency."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from pathlib import Path
 
 from components.runtime.tansu import free_port
 
+# moto accepts any credentials; the server and its clients only need some to sign with.
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "reco-test",
     "AWS_SECRET_ACCESS_KEY": "reco-test-secret",
@@ -20,6 +26,8 @@ DUMMY_CREDENTIALS = {
 
 
 class MotoS3:
+    """moto's S3 server on a free loopback port, logging to `log_dir`."""
+
     def __init__(self, log_dir: Path):
         self.port = free_port()
         self.log_path = log_dir / f"moto-{self.port}.log"

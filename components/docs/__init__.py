@@ -1,0 +1,1 @@
+"""Generated blocks inside hand-written documents (README tables from code)."""

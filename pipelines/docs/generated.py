@@ -1,0 +1,83 @@
+"""Every generated file and block in the repository, in one registry.
+
+Each entry names a committed file and how its expected text follows from the code: a whole
+file (the contracts' JSON Schemas, `reco.env.example`, Feast's `feature_store.yaml`) or a block
+between markers inside a hand-written document (the README's configuration reference, the
+`events.v1` table of docs/architecture.md). `./pants run pipelines/docs/main.py -- --write`
+rewrites what drifted; `--check` and the tests fail on any difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from components.config.reference import render_env_example, render_markdown_table
+from components.docs.blocks import REGENERATE, replace_block
+from components.events.jsonschema import CONTRACT_SCHEMAS, contract_table, render_contract_schema
+from components.features.store import render_feature_store_yaml
+
+WRITE_COMMAND = REGENERATE
+
+
+@dataclass(frozen=True)
+class Generated:
+    path: str  # relative to the repository root
+    expected: Callable[[str], str]  # the file's current text -> what it should be
+    source: str  # what it is generated from (for the messages)
+
+
+def _whole(render: Callable[[], str]) -> Callable[[str], str]:
+    return lambda _current: render()
+
+
+def _block(name: str, render: Callable[[], str]) -> Callable[[str], str]:
+    return lambda current: replace_block(current, name, render())
+
+
+GENERATED: tuple[Generated, ...] = (
+    Generated("README.md", _block("config", render_markdown_table), "Settings field descriptions"),
+    Generated("reco.env.example", _whole(render_env_example), "Settings field descriptions"),
+    Generated("docs/architecture.md", _block("events.v1", contract_table), "the events.v1 model"),
+    Generated(
+        "feature_repo/feature_store.yaml", _whole(render_feature_store_yaml), "the feature store config"
+    ),
+    *(
+        Generated(path, _whole(partial(render_contract_schema, path)), f"the {name} model")
+        for path, (name, _) in CONTRACT_SCHEMAS.items()
+    ),
+)
+
+
+def _current(root: Path, item: Generated) -> str:
+    path = root / item.path
+    return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+def drifted(root: Path) -> list[str]:
+    """One line per generated file that differs from what the code says it should be."""
+    out = []
+    for item in GENERATED:
+        if not (root / item.path).exists():
+            out.append(f"{item.path}: missing (run `{WRITE_COMMAND}`)")
+            continue
+        current = _current(root, item)
+        if item.expected(current) != current:
+            out.append(f"{item.path}: differs from {item.source} (run `{WRITE_COMMAND}`)")
+    return out
+
+
+def write(root: Path) -> list[str]:
+    """Rewrite what drifted; returns the paths written."""
+    written = []
+    for item in GENERATED:
+        current = _current(root, item)
+        expected = item.expected(current)
+        if expected != current:
+            path = root / item.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(expected, encoding="utf-8")
+            written.append(item.path)
+    return written
