@@ -1,4 +1,4 @@
-"""The `events.v1` fields as table columns, derived from the pydantic model.
+"""The contracts' fields as table columns, derived from their pydantic models (`events.v1`, `articles.v1`).
 
 Silver's Arrow schema, its row builder, the dtypes of the frame Great Expectations checks and
 the suite's bounds (required columns, value sets, lengths, numeric ranges) all come from here,
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
 import pyarrow as pa
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from components.events.schema import Event
@@ -71,10 +72,15 @@ def _unwrap(annotation: Any) -> tuple[list[Any], list[Any]]:
             kinds += k
             metadata += m
         return kinds, metadata
+    if origin is list:
+        return [annotation], []  # kept whole: the column's type follows its items'
     return [origin or annotation], []
 
 
 def _arrow(name: str, kinds: list[Any]) -> pa.DataType:
+    if len(kinds) == 1 and get_origin(kinds[0]) is list:
+        items, _ = _unwrap(get_args(kinds[0])[0])
+        return pa.list_(_arrow(name, items))
     kind = set(kinds)
     if kind <= {int, float} and float in kind:
         return pa.float64()
@@ -120,9 +126,14 @@ def _column(name: str, info: FieldInfo) -> Column:
 
 
 @cache
+def model_columns(model: type[BaseModel]) -> tuple[Column, ...]:
+    """Every field of a contract model as a column, in the model's order."""
+    return tuple(_column(name, info) for name, info in model.model_fields.items())
+
+
 def event_columns() -> tuple[Column, ...]:
     """Every `events.v1` field as a column, in the model's order."""
-    return tuple(_column(name, info) for name, info in Event.model_fields.items())
+    return model_columns(Event)
 
 
 @cache

@@ -9,10 +9,15 @@ limit of the receiver's clock and at most five minutes ahead of it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from components.events.columns import event_columns
+import pyarrow as pa
+from pydantic import BaseModel
+
+from components.events.articles import Article
+from components.events.columns import Column, event_columns, model_columns
 from components.events.dead_letter import DeadLetter
 from components.events.schema import (
     CONTEXT_INT_MAX,
@@ -134,11 +139,20 @@ def dead_letter_json_schema() -> dict[str, Any]:
     return DeadLetter.model_json_schema(mode="validation")
 
 
+def article_json_schema() -> dict[str, Any]:
+    """The `articles.v1` article, straight from its model (the rules checked in code, such as
+    the time order and distinct tags, are said in the descriptions)."""
+    schema = Article.model_json_schema(mode="validation")
+    schema["title"] = "articles.v1 article"
+    return schema
+
+
 # The committed JSON Schema of each contract (`docs/contracts/`): the tests fail when the
 # models change and the files do not (`./pants run pipelines/docs/main.py -- --write`).
 CONTRACT_SCHEMAS = {
     "docs/contracts/events.v1.schema.json": ("events.v1", event_json_schema),
     "docs/contracts/events.dlq.v1.schema.json": ("events.dlq.v1", dead_letter_json_schema),
+    "docs/contracts/articles.v1.schema.json": ("articles.v1", article_json_schema),
 }
 
 
@@ -149,30 +163,40 @@ def render_contract_schema(path: str) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def contract_table() -> str:
-    """The `events.v1` fields as a Markdown table (docs/architecture.md), from the model."""
-    columns = {c.name: c for c in event_columns()}
+_KINDS = {"string": "string", "int64": "integer", "double": "number"}
+
+
+def _kind(column: Column, annotation: Any) -> str:
+    if column.values:
+        return " \\| ".join(f"`{value}`" for value in column.values)
+    if annotation is UUID:
+        return "UUID"
+    if column.json:
+        return "object"
+    if pa.types.is_list(column.arrow):
+        return f"list of {_KINDS.get(str(column.arrow.value_type), str(column.arrow.value_type))}"
+    return _KINDS.get(str(column.arrow), "ISO 8601 time")
+
+
+def fields_table(model: type[BaseModel], required_when: Mapping[str, str] | None = None) -> str:
+    """A contract's fields as a Markdown table (docs/architecture.md), from its model:
+    `required_when` names the fields only some kinds of record require."""
+    columns = {c.name: c for c in model_columns(model)}
     lines = ["| field | type | required | description |", "|---|---|---|---|"]
-    for name, info in Event.model_fields.items():
-        if info.is_required():
-            required = "yes"
-        elif name in IMPRESSION_REQUIRED:
-            required = "impressions"
-        elif name == "dwell_ms":
-            required = "dwell events"
-        else:
-            required = "no"
-        column = columns[name]
-        if column.values:
-            kind = " \\| ".join(f"`{value}`" for value in column.values)
-        elif info.annotation is UUID:
-            kind = "UUID"
-        elif column.json:
-            kind = "object"
-        else:
-            kind = {"string": "string", "int64": "integer", "double": "number"}.get(
-                str(column.arrow), "ISO 8601 time"
-            )
+    for name, info in model.model_fields.items():
+        required = "yes" if info.is_required() else (required_when or {}).get(name, "no")
         description = (info.description or "").replace("|", "\\|")
-        lines.append(f"| `{name}` | {kind} | {required} | {description} |")
+        lines.append(f"| `{name}` | {_kind(columns[name], info.annotation)} | {required} | {description} |")
     return "\n".join(lines) + "\n"
+
+
+def contract_table() -> str:
+    """The `events.v1` fields as a Markdown table."""
+    return fields_table(
+        Event, {**{name: "impressions" for name in IMPRESSION_REQUIRED}, "dwell_ms": "dwell events"}
+    )
+
+
+def article_table() -> str:
+    """The `articles.v1` fields as a Markdown table."""
+    return fields_table(Article)

@@ -16,7 +16,12 @@ from pathlib import Path
 
 from components.config.reference import render_env_example, render_markdown_table
 from components.docs.blocks import REGENERATE, replace_block
-from components.events.jsonschema import CONTRACT_SCHEMAS, contract_table, render_contract_schema
+from components.events.jsonschema import (
+    CONTRACT_SCHEMAS,
+    article_table,
+    contract_table,
+    render_contract_schema,
+)
 from components.features.store import render_feature_store_yaml
 
 WRITE_COMMAND = REGENERATE
@@ -25,27 +30,23 @@ WRITE_COMMAND = REGENERATE
 @dataclass(frozen=True)
 class Generated:
     path: str  # relative to the repository root
-    expected: Callable[[str], str]  # the file's current text -> what it should be
+    render: Callable[[], str]
     source: str  # what it is generated from (for the messages)
+    block: str | None = None  # the marked block it fills in a hand-written file, or the whole file
 
-
-def _whole(render: Callable[[], str]) -> Callable[[str], str]:
-    return lambda _current: render()
-
-
-def _block(name: str, render: Callable[[], str]) -> Callable[[str], str]:
-    return lambda current: replace_block(current, name, render())
+    def expected(self, current: str) -> str:
+        """What the file should hold, given what it holds now (the prose around a block stays)."""
+        return replace_block(current, self.block, self.render()) if self.block else self.render()
 
 
 GENERATED: tuple[Generated, ...] = (
-    Generated("README.md", _block("config", render_markdown_table), "Settings field descriptions"),
-    Generated("reco.env.example", _whole(render_env_example), "Settings field descriptions"),
-    Generated("docs/architecture.md", _block("events.v1", contract_table), "the events.v1 model"),
-    Generated(
-        "feature_repo/feature_store.yaml", _whole(render_feature_store_yaml), "the feature store config"
-    ),
+    Generated("README.md", render_markdown_table, "Settings field descriptions", block="config"),
+    Generated("reco.env.example", render_env_example, "Settings field descriptions"),
+    Generated("docs/architecture.md", contract_table, "the events.v1 model", block="events.v1"),
+    Generated("docs/architecture.md", article_table, "the articles.v1 model", block="articles.v1"),
+    Generated("feature_repo/feature_store.yaml", render_feature_store_yaml, "the feature store config"),
     *(
-        Generated(path, _whole(partial(render_contract_schema, path)), f"the {name} model")
+        Generated(path, partial(render_contract_schema, path), f"the {name} model")
         for path, (name, _) in CONTRACT_SCHEMAS.items()
     ),
 )

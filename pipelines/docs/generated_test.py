@@ -20,21 +20,20 @@ def test_a_hand_edit_of_any_generated_file_is_caught_and_rewritten(tmp_path: Pat
         shutil.copy(ROOT / item.path, tmp_path / item.path)
     assert drifted(tmp_path) == []
     for item in GENERATED:
+        # One generated file or block edited at a time: exactly that one is reported.
         path = tmp_path / item.path
         text = path.read_text()
-        # An edit inside what is generated: the first line of a block, or of the whole file.
-        marker = next((line for line in text.splitlines() if line.endswith(":begin -->")), None)
-        if marker is not None and item.path.endswith(".md"):
-            body_start = text.index(marker) + len(marker) + 1
-            edited = text[:body_start] + "| hand | edited |\n" + text[body_start:]
+        if item.block:
+            begin = f"<!-- {item.block}:begin -->\n"
+            edited = text.replace(begin, begin + "| hand | edited |\n")
         else:
             edited = "# edited by hand\n" + text
         path.write_text(edited)
-    stale = drifted(tmp_path)
-    assert [line.split(":")[0] for line in stale] == [item.path for item in GENERATED]
-    assert all(WRITE_COMMAND in line for line in stale)
-    assert sorted(write(tmp_path)) == sorted(item.path for item in GENERATED)
-    assert drifted(tmp_path) == []
+        stale = drifted(tmp_path)
+        assert [line.split(": ")[0] for line in stale] == [item.path], item
+        assert item.source in stale[0] and WRITE_COMMAND in stale[0]
+        assert write(tmp_path) == [item.path]
+        assert drifted(tmp_path) == [] and path.read_text() == text
 
 
 def test_prose_outside_a_block_is_left_alone(tmp_path: Path) -> None:
