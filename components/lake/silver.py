@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -63,6 +64,34 @@ QUARANTINE_SCHEMA = pa.schema(
 
 class SilverSchemaError(RuntimeError):
     """The typed frame does not have the silver columns: a bug, never a data problem."""
+
+
+class SilverRegressionError(RuntimeError):
+    """A rebuild would replace a partition that holds rows with an empty or mostly quarantined
+    one (a flow run over old dates with the wrong lateness limit, a bronze folder gone missing).
+    Nothing is written: the partition stays as it was."""
+
+
+def _refuse_regression(
+    store: LakeStore, dt: str, rows: int, quarantine: _Quarantined, bronze_rows: int, lateness_days: int
+) -> None:
+    if not store.exists(silver_manifest_path(dt)):
+        return
+    before = int(read_manifest(store, dt).get("row_count") or 0)
+    quarantined = len(quarantine.value)
+    if before == 0 or (rows > 0 and quarantined * 2 <= bronze_rows):
+        return
+    checks = Counter(quarantine.check).most_common(3)
+    why = "; ".join(
+        f"{n} x {check}: {quarantine.reason[quarantine.check.index(check)][:160]}" for check, n in checks
+    )
+    raise SilverRegressionError(
+        f"silver {dt}: the rebuild would replace {before} rows with {rows} ({quarantined} of "
+        f"{bronze_rows} bronze rows quarantined{': ' + why if why else ''}); the partition is left as "
+        f"it was. Events older than the lateness limit ({lateness_days} days) need a backfill build "
+        "with a longer one (--lateness-days); to replace the partition anyway, pass replace_worse "
+        "(--replace-worse)."
+    )
 
 
 @dataclass
@@ -173,8 +202,11 @@ def content_hash(events: list[Event]) -> str:
 
 
 def build_silver(
-    store: LakeStore, dt: date | str, *, lateness_days: int = MAX_EVENT_AGE.days
+    store: LakeStore, dt: date | str, *, lateness_days: int = MAX_EVENT_AGE.days, replace_worse: bool = False
 ) -> SilverResult:
+    """Rebuild the silver partition of `dt` from its bronze files. Raises SilverRegressionError,
+    writing nothing, when the partition holds rows and the rebuild would leave it empty or
+    quarantine most of bronze, unless `replace_worse`."""
     dt = str(dt)
     bronze, bronze_files = _read_bronze(store, dt)
     values = bronze.column("value").to_pylist()
@@ -230,6 +262,8 @@ def build_silver(
     silver = silver.sort_by([("ts", "ascending"), ("event_id", "ascending")])
     digest = content_hash(events)
 
+    if not replace_worse:
+        _refuse_regression(store, dt, len(events), quarantine, len(values), lateness_days)
     silver_file = f"{silver_prefix(dt)}part-{digest[:16]}.parquet" if len(events) else None
     quarantine_table = quarantine.table()
     quarantine_file = None

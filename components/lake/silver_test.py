@@ -157,3 +157,22 @@ def test_a_partition_of_an_older_schema_reads_in_the_current_one(store: LakeStor
     assert again.schema == current.schema
     assert again.column("session_id").null_count == 3
     assert again.column("event_id").to_pylist() == current.column("event_id").to_pylist()
+
+
+def test_a_rebuild_never_silently_replaces_rows_with_an_empty_partition(store: LakeStore) -> None:
+    """A rebuild with a lateness limit the events are past would quarantine all of them: it is
+    refused loudly and the partition stays as it was, unless the caller says replace_worse."""
+    from components.lake.silver import SilverRegressionError
+
+    write_bronze(store, [orjson.dumps(event(i)) for i in range(20)])
+    first = build_silver(store, "2026-11-20")
+    assert build_silver(store, "2026-11-20").content_hash == first.content_hash  # same bronze: fine
+    with pytest.raises(SilverRegressionError) as refused:
+        build_silver(store, "2026-11-20", lateness_days=0)  # received a day later: all "stale"
+    message = str(refused.value)
+    assert "would replace 20 rows with 0 (20 of 20 bronze rows quarantined" in message
+    assert "--lateness-days" in message and "days before the receiver's clock" in message
+    assert read_manifest(store, "2026-11-20")["content_hash"] == first.content_hash
+    assert read_silver(store, "2026-11-20").num_rows == 20
+    forced = build_silver(store, "2026-11-20", lateness_days=0, replace_worse=True)
+    assert forced.rows == 0 and read_silver(store, "2026-11-20").num_rows == 0

@@ -16,7 +16,7 @@ from rich.progress import Progress
 from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.layout import SILVER
-from components.lake.silver import bronze_dates, build_silver
+from components.lake.silver import SilverRegressionError, bronze_dates, build_silver
 from pipelines.cli import iso_date
 
 
@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--date", type=iso_date, action="append", dest="dates", help="event date (repeatable)")
     which.add_argument("--all", action="store_true", help="every date present in bronze")
     p.add_argument("--lateness-days", type=int, default=30, help="oldest accepted arrival lag")
+    p.add_argument(
+        "--replace-worse",
+        action="store_true",
+        help="replace a partition even when the rebuild leaves it empty or mostly quarantined",
+    )
     args = p.parse_args(argv)
     settings = load_settings()
     store = LakeStore.from_settings(settings.lake)
@@ -36,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         task = progress.add_task("silver", total=len(dates))
         for dt in dates:
             try:
-                result = build_silver(store, dt, lateness_days=args.lateness_days)
-            except FileNotFoundError as exc:
+                result = build_silver(
+                    store, dt, lateness_days=args.lateness_days, replace_worse=args.replace_worse
+                )
+            except (FileNotFoundError, SilverRegressionError) as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 return 1
             print(
