@@ -920,6 +920,27 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**overrides)
 
 
+class _CodeDefaults(Settings):
+    """Settings from the code alone: the keyword arguments, no RECO_* variables or files."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def code_defaults(profile: Profile = Profile.LOCAL) -> Settings:
+    """A profile's settings as the code defines them, whatever the environment says (what
+    generated files such as feature_repo/feature_store.yaml are rendered from)."""
+    return _CodeDefaults.model_validate({"profile": profile.value})
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The RECO_* variables that reproduce `settings` in a child process."""
     env: dict[str, str] = {"RECO_PROFILE": settings.profile.value, "RECO_HOME": settings.home}

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from feast.types import Bool, Float32, Float64, Int32, Int64
 
 from components.config import Settings
+from components.config.settings import code_defaults
 from components.docs.blocks import REGENERATE
 from components.features.compute import FeatureTables
 from components.lake import LakeStore
@@ -104,30 +105,11 @@ def repo_config(settings: Settings) -> Any:
     return RepoConfig(**values, registry=registry_config, repo_path=Path(settings.home).absolute())
 
 
-def _local_defaults() -> Settings:
-    """The local profile's settings as the code defines them, whatever the environment says."""
-    from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
-    class Defaults(Settings):
-        @classmethod
-        def settings_customise_sources(
-            cls,
-            settings_cls: type[BaseSettings],
-            init_settings: PydanticBaseSettingsSource,
-            env_settings: PydanticBaseSettingsSource,
-            dotenv_settings: PydanticBaseSettingsSource,
-            file_secret_settings: PydanticBaseSettingsSource,
-        ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings,)  # no RECO_* variables, no .env or secret files
-
-    return Defaults.model_validate({"profile": "local"})
-
-
 def render_feature_store_yaml() -> str:
     """feature_repo/feature_store.yaml: the configuration `repo_config` builds from the local
     profile's default settings, for the `feast` CLI (which runs in feature_repo/, so paths
     relative to the repository root get a leading ../)."""
-    values = repo_values(_local_defaults())
+    values = repo_values(code_defaults())
     for section in ("registry", "online_store"):
         path = values[section].get("path")
         if path and "://" not in path and not Path(path).is_absolute():
