@@ -4,7 +4,7 @@ everything else."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,16 @@ from components.events.articles import (
 )
 from components.events.columns import model_columns
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # injected: nothing here reads the wall clock
+# The receiver's clock, injected and relative to the run (no date in these tests ages).
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def at(hours: float, zone: str = "Z") -> str:
+    """NOW shifted by `hours`, as ISO 8601 text (in UTC, or written with a +02:00 offset)."""
+    t = NOW + timedelta(hours=hours)
+    if zone == "Z":
+        return t.isoformat().replace("+00:00", "Z")
+    return t.astimezone(timezone(timedelta(hours=2))).isoformat()
 
 
 def article(**overrides: Any) -> dict[str, Any]:
@@ -35,8 +44,8 @@ def article(**overrides: Any) -> dict[str, Any]:
         "tags": ["rates", "inflation"],
         "authors": ["A. Writer"],
         "language": "en",
-        "published_at": "2026-06-01T08:00:00+02:00",
-        "updated_at": "2026-06-01T07:30:00Z",
+        "published_at": at(-6, "+02:00"),
+        "updated_at": at(-4.5),
         "status": "published",
     }
     payload.update(overrides)
@@ -51,7 +60,7 @@ def reasons(payload: Any) -> dict[str, str]:
 
 def test_a_valid_article_round_trips_in_utc() -> None:
     parsed = validate_article(article(body="Text.", read_time_s=180, subsection="central-banks"), now=NOW)
-    assert parsed.published_at == datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
+    assert parsed.published_at == NOW - timedelta(hours=6) and parsed.published_at.tzinfo is UTC
     assert parsed.status is ArticleStatus.PUBLISHED
     assert decode_article(encode_article(parsed), now=NOW) == parsed
     assert b'"expires_at"' not in encode_article(parsed)  # absent stays absent
@@ -72,11 +81,11 @@ def test_a_valid_article_round_trips_in_utc() -> None:
         ({"status": "draft"}, "status", "unknown value 'draft'"),
         ({"read_time_s": 0}, "read_time_s", "greater than or equal to 1"),
         ({"read_time_s": "180"}, "read_time_s", "wrong type"),
-        ({"published_at": "2026-06-01T08:00:00"}, "published_at", "timezone-aware"),
+        ({"published_at": at(-6)[:-1]}, "published_at", "timezone-aware"),
         ({"updated_at": 1_780_000_000}, "updated_at", "wrong type (int)"),
-        ({"published_at": "2026-06-01T13:00:00Z"}, "published_at", "ahead of the receiver's clock"),
-        ({"updated_at": "2026-06-01T05:00:00Z"}, "updated_at", "before published_at"),
-        ({"expires_at": "2026-06-01T06:00:00Z"}, "expires_at", "not after published_at"),
+        ({"published_at": at(1)}, "published_at", "ahead of the receiver's clock"),
+        ({"updated_at": at(-7)}, "updated_at", "before published_at"),
+        ({"expires_at": at(-6)}, "expires_at", "not after published_at"),
         ({"sponsor": "x"}, "sponsor", "unknown field"),
     ],
 )
@@ -107,8 +116,6 @@ def test_columns_and_committed_schema_follow_the_model() -> None:
 
 
 def test_the_receivers_clock_is_injected() -> None:
-    later = validate_article(
-        article(published_at="2026-06-01T13:00:00Z", updated_at="2026-06-01T13:00:00Z"),
-        now=NOW + timedelta(hours=2),
-    )
-    assert later.published_at.hour == 13
+    ahead = at(1)  # an hour ahead of NOW: refused above, accepted by a receiver two hours later
+    later = validate_article(article(published_at=ahead, updated_at=ahead), now=NOW + timedelta(hours=2))
+    assert later.published_at == NOW + timedelta(hours=1)
