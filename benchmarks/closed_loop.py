@@ -53,7 +53,7 @@ from components.evaluation.logged import exploring_policy_odds, join_clicks
 from components.evaluation.off_policy import ips, snips
 from components.features.build import build_features
 from components.lake import LakeStore
-from components.lake.catalog import write_catalog
+from components.lake.catalog import upsert_articles
 from components.lake.silver import bronze_dates, build_silver
 from components.names import ARMS, CHAMPION, EXPLORE, GREEDY
 from components.registry.gate import set_champion
@@ -267,7 +267,7 @@ async def run(
     model = UserModel(world)
     generator = TrafficGenerator(world, model)
     pipeline = Pipeline(settings, console)
-    write_catalog(pipeline.store, world.catalogue.records())
+    upsert_articles(pipeline.store, world.catalogue.articles(now=config.end))
     configure(settings.mlflow)
     await pipeline.producer.start()
     for name in ("ingestor", "feedback"):

@@ -43,8 +43,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("feedback", "intake", "lake", "runtime", "simulator"),
     # Built on the lake, the models and the runtime: features, registry, orchestration.
     ("features", "orchestration", "registry"),
-    # Drift monitoring (reads features, registry; starts retrains).
-    ("monitoring",),
+    # Drift monitoring (reads features, registry; starts retrains); erasure (tombstones in the
+    # lake, the reader's Redis and Feast online rows, the lake rewritten without them).
+    ("erasure", "monitoring"),
     # The two applications of it all: online serving and training.
     ("serving", "training"),
     # Test support: real services on loopback, built worlds. Never imported by production code.

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from components.events.topics import DEAD_LETTER_TOPIC, EVENTS_TOPIC
+from components.events.topics import ARTICLES_TOPIC, DEAD_LETTER_TOPIC, EVENTS_TOPIC
 
 ENV_PREFIX = "RECO_"
 NESTED_DELIMITER = "__"
@@ -70,6 +70,11 @@ class KafkaSettings(_Section):
     dead_letter_topic: str = Field(
         default=DEAD_LETTER_TOPIC,
         description="Topic of the refused events, each with the reason it was refused.",
+    )
+    articles_topic: str = Field(
+        default=ARTICLES_TOPIC,
+        description="Topic of the catalogue changes (articles.v1, keyed by article id; a takedown is a null "
+        "value): compacted, so it holds the latest state of every article.",
     )
     client_id: str = Field(
         default="reco", description="Client id reco's producers and consumers give the broker."
@@ -297,6 +302,17 @@ class CollectorSettings(_Section):
         description="Regular expression (case-insensitive) of crawlers' user agents; their events are "
         "refused.",
     )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of the catalogue endpoints (POST /articles, DELETE /articles/{id}: the "
+        "CMS); unset: they answer 403. Secret.",
+    )
+    max_articles: int = Field(default=500, ge=1, le=10_000, description="Most articles in one POST /articles.")
+    max_articles_body_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1_024,
+        description="Largest POST /articles body, in bytes (articles carry their text).",
+    )
 
     @field_validator("trusted_proxies", "unfiltered_clients")
     @classmethod
@@ -343,6 +359,17 @@ class IngestorSettings(_Section):
         description="Seconds after which a bronze file is flushed (or flush_records, whichever comes first).",
     )
     max_poll_records: int = Field(default=5_000, ge=1, description="Most records one poll of Kafka returns.")
+    catalogue_group_id: str = Field(
+        default="reco-catalogue",
+        description="Kafka consumer group of the catalogue consumer (articles.v1 into the lake's versioned "
+        "catalogue).",
+    )
+    catalogue_flush_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Seconds the catalogue consumer gathers changes before it writes them and pushes "
+        "takedowns to the recommend replicas (a takedown must leave /recommend within 5 s).",
+    )
     metrics_port: int = Field(
         default=0, ge=0, le=65_535, description="Port of the Prometheus metrics; 0: off."
     )

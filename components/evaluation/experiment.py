@@ -4,17 +4,22 @@ the control with a two-proportion z-test (statsmodels).
 Impressions of one reader are not independent (one reader sees many): the intervals and
 p-values treat them as if they were, so they are optimistic for groups of few readers. With
 users split by hash the comparison itself stays unbiased.
+
+Impressions of unknown propensity (logged by another system) count in the CTR readout, under
+their context's group, but the off-policy estimate skips them and says how many it skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import statsmodels.stats.proportion as proportion
 
-from components.evaluation.logged import LoggedImpressions
+from components.evaluation.logged import LoggedImpressions, exploring_policy_odds
+from components.evaluation.off_policy import ips, snips
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,14 @@ def group_counts(logged: LoggedImpressions, by: str) -> dict[str, tuple[int, int
             int(np.count_nonzero(logged.clicked[mask])),
         )
     return counts
+
+
+def off_policy_explore_ctr(logged: LoggedImpressions, explore_share: float) -> dict[str, Any]:
+    """The exploring arm's CTR estimated off-policy from both arms' logs (SNIPS and IPS), with
+    how many impressions were skipped for an unknown propensity."""
+    target, logging = exploring_policy_odds(logged, explore_share)
+    return {
+        "snips": snips(logged.clicked, target, logging).as_dict(),
+        "ips": ips(logged.clicked, target, logging).as_dict(),
+        "skipped_unknown_propensity": logged.unknown_propensity,
+    }

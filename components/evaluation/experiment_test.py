@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from components.evaluation.experiment import group_counts, readout
+from components.evaluation.experiment import group_counts, off_policy_explore_ctr, readout
 from components.evaluation.logged import join_clicks
 
 
@@ -48,3 +48,25 @@ def test_group_counts_from_logged_impressions() -> None:
     counts = group_counts(join_clicks(events), "arm")
     # clicks at i = 0, 10, 20, 30 (greedy) and 5, 15, 25, 35 (explore)
     assert counts == {"explore": (2, 20, 4), "greedy": (2, 20, 4)}
+
+
+def test_the_off_policy_estimate_skips_impressions_of_unknown_propensity() -> None:
+    def impression(i: int, arm: str, propensity: float | None, **context: object) -> dict[str, object]:
+        return {"event_id": f"i{i}", "type": "impression", "user_id": f"u{i % 4}", "article_id": "a",
+                "ts": "2026-11-20T08:00:00+00:00", "request_id": f"r{i}", "position": 3,
+                "model_version": None if propensity is None else "1", "propensity": propensity,
+                "context": {"arm": arm, **context} if arm else {}}  # fmt: skip
+
+    events = [impression(i, "greedy", 1.0, explore_p=0.5, model_item=True) for i in range(20)]
+    events += [impression(20 + i, "explore", 0.5, explore_p=0.5, model_item=i % 2 == 0) for i in range(20)]
+    events += [impression(40 + i, "", None) for i in range(10)]  # logged by another system
+    events += [{"event_id": f"c{i}", "type": "click", "user_id": "u0", "article_id": "a",
+                "ts": "2026-11-20T08:00:01+00:00", "request_id": f"r{i}", "position": 3}
+               for i in range(40, 50)]  # fmt: skip
+    logged = join_clicks(events)
+    known = logged.select(logged.known_propensity)
+    result = off_policy_explore_ctr(logged, 0.5)
+    assert result["skipped_unknown_propensity"] == 10
+    assert result["snips"]["skipped_unknown_propensity"] == 10 and result["snips"]["n"] == 40
+    assert result["snips"]["value"] == off_policy_explore_ctr(known, 0.5)["snips"]["value"] == 0.0
+    assert group_counts(logged, "arm")["-"] == (4, 10, 10)  # still in the CTR readout, as their own group

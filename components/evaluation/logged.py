@@ -3,6 +3,10 @@ estimators read. Pure Python and numpy, over events.v1 documents from the stream
 
 An impression is identified by (request_id, position); a click carries both. Events are
 deduplicated by event_id first (the impression log may resend a few after a broker outage).
+
+An impression logged by another system may carry no propensity or model version (the contract
+marks them unknown): its propensity is NaN here, its model version "-", and the off-policy
+odds give it no logging probability (NaN), so the estimators skip and count it.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ class LoggedImpressions:
     article_id: np.ndarray
     position: np.ndarray  # int
     ts: np.ndarray  # epoch seconds
-    propensity: np.ndarray  # under the policy that served it
+    propensity: np.ndarray  # under the policy that served it; NaN when unknown (another system)
     arm: np.ndarray  # context.arm ("greedy", "explore") or "-"
     variant: np.ndarray  # context.variant ("champion", "canary", ...) or "-"
-    model_version: np.ndarray
+    model_version: np.ndarray  # or "-" when unknown
     explore_p: np.ndarray  # the exploring policy's probability of the item; nan off explore slots
     model_item: np.ndarray  # bool: the model's own item (True off explore slots)
     clicked: np.ndarray  # bool
@@ -38,6 +42,17 @@ class LoggedImpressions:
 
     def __len__(self) -> int:
         return len(self.request_id)
+
+    @property
+    def known_propensity(self) -> np.ndarray:
+        """bool: the impression's propensity is known (False: logged by another system)."""
+        known: np.ndarray = ~np.isnan(self.propensity)
+        return known
+
+    @property
+    def unknown_propensity(self) -> int:
+        """How many impressions have no known propensity (off-policy estimators skip them)."""
+        return int(len(self) - np.count_nonzero(self.known_propensity))
 
     def label(self, by: str) -> np.ndarray:
         """The group of each impression for a readout: "arm", "variant", "model_version" or
@@ -68,6 +83,11 @@ def _epoch(ts: Any) -> float:
     return parse_timestamp(ts).timestamp()
 
 
+def _propensity(value: Any) -> float:
+    """The logged propensity, NaN when unknown (null or absent: logged by another system)."""
+    return np.nan if value is None else float(value)
+
+
 class ImpressionJoin:
     """Impressions and clicks added one event at a time (a replay streams them), kept as
     compact tuples of the fields a readout needs, not as the events themselves."""
@@ -93,10 +113,10 @@ class ImpressionJoin:
                 event["user_id"],
                 event["article_id"],
                 _epoch(event["ts"]),
-                float(event["propensity"]),
+                _propensity(event.get("propensity")),
                 context.get("arm") or UNASSIGNED,
                 context.get("variant") or UNASSIGNED,
-                str(event.get("model_version")),
+                str(event.get("model_version") or UNASSIGNED),
                 float(context.get("explore_p", np.nan)),
                 bool(context.get("model_item", True)),
             )
@@ -145,10 +165,14 @@ def exploring_policy_odds(logged: LoggedImpressions, explore_share: float) -> tu
     the traffic was logged by the mixture q * explorer + (1 - q) * model. Off the explore slots
     both show the model's item (probability 1). On them, the explorer showed the item with
     probability `explore_p` (logged by both arms), the model with probability 1 if it is its
-    own item and 0 otherwise. Off-policy weights are then explorer / mixture."""
+    own item and 0 otherwise. Off-policy weights are then explorer / mixture.
+
+    An impression of unknown propensity (logged by another system) was not logged by this
+    mixture: its logging probability is NaN, which the estimators skip and count, never 1."""
     if not 0.0 < explore_share <= 1.0:
         raise ValueError(f"explore_share: must be in (0, 1] (got {explore_share})")
     on_slot = ~np.isnan(logged.explore_p)
     target = np.where(on_slot, logged.explore_p, 1.0)
     model = np.where(on_slot, logged.model_item.astype(float), 1.0)
-    return target, explore_share * target + (1.0 - explore_share) * model
+    mixture = explore_share * target + (1.0 - explore_share) * model
+    return target, np.where(logged.known_propensity, mixture, np.nan)

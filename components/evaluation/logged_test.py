@@ -62,3 +62,19 @@ def test_exploring_odds_weigh_each_slot_by_the_mixture_that_logged_it() -> None:
     assert (target == logging).all()
     with pytest.raises(ValueError, match="explore_share"):
         exploring_policy_odds(logged, 0.0)
+
+
+def test_an_impression_from_another_system_has_unknown_odds() -> None:
+    foreign = impression("e9", "x1", 0, "z", "greedy")
+    foreign.update(propensity=None, context={})
+    del foreign["model_version"]
+    logged = join_clicks([
+        impression("e1", "r1", 3, "b", "greedy", explore_p=0.2, model_item=True),
+        foreign,
+        click("c9", "x1", 0),
+    ])  # fmt: skip
+    assert logged.unknown_propensity == 1 and logged.known_propensity.tolist() == [True, False]
+    assert np.isnan(logged.propensity[1]) and logged.model_version.tolist() == ["3", "-"]
+    assert logged.clicked.tolist() == [False, True]
+    target, logging = exploring_policy_odds(logged, 0.5)
+    assert logging[0] == pytest.approx(0.5 * 0.2 + 0.5) and np.isnan(logging[1])  # not 1.0

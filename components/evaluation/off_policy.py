@@ -13,6 +13,10 @@ weights w_i = pi_i / mu_i:
   or the reward model are right; lower variance than IPS when the model is good.
 
 Standard errors are the usual plug-in ones (delta method for SNIPS).
+
+An impression whose logging probability is unknown (NaN: logged by another system, which
+recorded no propensity) cannot be weighted: every estimator skips it and counts it in
+`Estimate.skipped`, rather than guess a probability (reading it as 1 would bias the estimate).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class Estimate:
     n: int
     # (sum w)^2 / sum w^2: how many on-policy samples the weighted ones are worth.
     effective_n: float
+    # Impressions left out because their logging probability is unknown (NaN).
+    skipped: int = 0
 
     def interval(self, z: float = 1.96) -> tuple[float, float]:
         return self.value - z * self.std_error, self.value + z * self.std_error
@@ -43,10 +49,21 @@ class Estimate:
             "ci_high": round(high, 6),
             "n": self.n,
             "effective_n": round(self.effective_n, 1),
+            "skipped_unknown_propensity": self.skipped,
         }
 
 
-def _arrays(rewards: ArrayLike, target_p: ArrayLike, logging_p: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Logged:
+    """The impressions an estimator can weigh: rewards, weights, which rows they are."""
+
+    r: np.ndarray
+    w: np.ndarray
+    known: np.ndarray  # bool over the input rows: the logging probability is known
+    skipped: int
+
+
+def _arrays(rewards: ArrayLike, target_p: ArrayLike, logging_p: ArrayLike) -> _Logged:
     r = np.asarray(rewards, dtype=float)
     pi = np.asarray(target_p, dtype=float)
     mu = np.asarray(logging_p, dtype=float)
@@ -56,13 +73,20 @@ def _arrays(rewards: ArrayLike, target_p: ArrayLike, logging_p: ArrayLike) -> tu
         )
     if r.size == 0:
         raise ValueError("rewards: no logged impressions to estimate from")
+    known = ~np.isnan(mu)
+    skipped = int(r.size - np.count_nonzero(known))
+    if skipped == r.size:
+        raise ValueError(
+            f"logging_p: no logged impression has a known propensity ({skipped} skipped as unknown)"
+        )
+    r, pi, mu = r[known], pi[known], mu[known]
     if not np.isfinite(r).all():
         raise ValueError("rewards: must be finite")
     if not ((mu > 0) & (mu <= 1)).all():
         raise ValueError(f"logging_p: every propensity must be in (0, 1] (min {mu.min()}, max {mu.max()})")
     if not ((pi >= 0) & (pi <= 1)).all():
         raise ValueError(f"target_p: every probability must be in [0, 1] (min {pi.min()}, max {pi.max()})")
-    return r, pi / mu
+    return _Logged(r, pi / mu, known, skipped)
 
 
 def _effective_n(w: np.ndarray) -> float:
@@ -70,21 +94,28 @@ def _effective_n(w: np.ndarray) -> float:
     return float(np.sum(w)) ** 2 / squares if squares else 0.0
 
 
+def _mean(terms: np.ndarray, logged: _Logged) -> Estimate:
+    n = terms.size
+    std_error = float(terms.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+    return Estimate(float(terms.mean()), std_error, n, _effective_n(logged.w), logged.skipped)
+
+
 def ips(rewards: ArrayLike, target_p: ArrayLike, logging_p: ArrayLike) -> Estimate:
-    r, w = _arrays(rewards, target_p, logging_p)
-    terms = w * r
-    return Estimate(float(terms.mean()), float(terms.std(ddof=1) / np.sqrt(r.size)) if r.size > 1 else 0.0,
-                    r.size, _effective_n(w))  # fmt: skip
+    """`logging_p` NaN marks an impression of unknown propensity: skipped and counted."""
+    logged = _arrays(rewards, target_p, logging_p)
+    return _mean(logged.w * logged.r, logged)
 
 
 def snips(rewards: ArrayLike, target_p: ArrayLike, logging_p: ArrayLike) -> Estimate:
-    r, w = _arrays(rewards, target_p, logging_p)
+    """`logging_p` NaN marks an impression of unknown propensity: skipped and counted."""
+    logged = _arrays(rewards, target_p, logging_p)
+    r, w = logged.r, logged.w
     total = float(w.sum())
     if total <= 0:
         raise ValueError("target_p: the target policy gives no logged impression any weight")
     value = float(np.dot(w, r)) / total
     std_error = float(np.sqrt(np.sum((w * (r - value)) ** 2))) / total
-    return Estimate(value, std_error, r.size, _effective_n(w))
+    return Estimate(value, std_error, r.size, _effective_n(w), logged.skipped)
 
 
 def doubly_robust(
@@ -95,14 +126,15 @@ def doubly_robust(
     predicted_target: ArrayLike,
 ) -> Estimate:
     """`predicted`: the reward model's prediction for what was shown; `predicted_target`: its
-    expected prediction under the target policy in the same context (sum over a of pi(a) q(a))."""
-    r, w = _arrays(rewards, target_p, logging_p)
+    expected prediction under the target policy in the same context (sum over a of pi(a) q(a)).
+    `logging_p` NaN marks an impression of unknown propensity: skipped and counted."""
+    logged = _arrays(rewards, target_p, logging_p)
     q_mu = np.asarray(predicted, dtype=float)
     q_pi = np.asarray(predicted_target, dtype=float)
-    if q_mu.shape != r.shape or q_pi.shape != r.shape:
+    if q_mu.shape != logged.known.shape or q_pi.shape != logged.known.shape:
         raise ValueError(
-            f"predicted and predicted_target must match rewards {r.shape} (got {q_mu.shape}, {q_pi.shape})"
+            f"predicted and predicted_target must match rewards {logged.known.shape} "
+            f"(got {q_mu.shape}, {q_pi.shape})"
         )
-    terms = q_pi + w * (r - q_mu)
-    return Estimate(float(terms.mean()), float(terms.std(ddof=1) / np.sqrt(r.size)) if r.size > 1 else 0.0,
-                    r.size, _effective_n(w))  # fmt: skip
+    terms = q_pi[logged.known] + logged.w * (logged.r - q_mu[logged.known])
+    return _mean(terms, logged)

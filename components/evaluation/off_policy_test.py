@@ -80,3 +80,24 @@ def test_bad_inputs_name_the_argument(kwargs: dict[str, list[float]], message: s
 def test_a_target_that_weighs_nothing_is_refused() -> None:
     with pytest.raises(ValueError, match="no logged impression any weight"):
         snips([1.0, 0.0], [0.0, 0.0], [0.5, 0.5])
+
+
+def test_impressions_of_unknown_propensity_are_skipped_and_counted_never_read_as_one() -> None:
+    _, logging, target, _, x, a, r = world(seed=3, n=10_000)
+    mu, pi = logging[x, a], target[x, a]
+    q = np.full(r.shape, 0.1)
+    # 500 impressions from another system: clicked, no propensity. Read as 1 they would move
+    # every estimate; skipped, the estimates are those of the known ones.
+    r_all = np.concatenate([r, np.ones(500)])
+    pi_all = np.concatenate([pi, np.full(500, 0.5)])
+    mu_all = np.concatenate([mu, np.full(500, np.nan)])
+    q_all = np.concatenate([q, np.full(500, 0.1)])
+    for estimator in (ips, snips):
+        estimate, alone = estimator(r_all, pi_all, mu_all), estimator(r, pi, mu)
+        assert estimate.skipped == 500 and estimate.n == len(r)
+        assert estimate.value == pytest.approx(alone.value) and alone.skipped == 0
+        assert estimate.as_dict()["skipped_unknown_propensity"] == 500
+    dr = doubly_robust(r_all, pi_all, mu_all, q_all, q_all)
+    assert dr.skipped == 500 and dr.value == pytest.approx(doubly_robust(r, pi, mu, q, q).value)
+    with pytest.raises(ValueError, match="logging_p: no logged impression has a known propensity"):
+        snips([1.0, 0.0], [0.5, 0.5], [np.nan, np.nan])

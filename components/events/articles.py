@@ -8,10 +8,10 @@ a catalogue row never carries a whole book, and every refusal names the field an
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -42,6 +42,12 @@ MAX_READ_TIME_S = 24 * 3600
 # An article may be stamped a little ahead of the receiver's clock, like an event; an embargoed
 # article is sent when it is published (or unpublished until then), not dated in the future.
 MAX_FUTURE_SKEW = timedelta(minutes=5)
+# An absolute http(s) URL with a host and no space or control character, written so that it
+# means the same in Python's and in JSON Schema's (ECMA 262) regular expressions: the model
+# checks it, the published schema states it.
+_NOT_IN_URL = "\\x00-\\x20\\x7f-\\x9f\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+URL_PATTERN = f"^[hH][tT][tT][pP][sS]?://[^/?#{_NOT_IN_URL}]+[^{_NOT_IN_URL}]*$"
+_URL = re.compile(URL_PATTERN)
 # BCP 47, as pages declare it (`en`, `de-CH`, `zh-Hant-TW`).
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
@@ -82,6 +88,8 @@ class Article(BaseModel):
         default=None, description=f"The article's text, at most {MAX_BODY_CHARS} characters (optional)."
     )
     url: Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_CHARS)] = Field(
+        # The pattern for the schema's readers; the validator below checks the same, and says why.
+        json_schema_extra={"pattern": URL_PATTERN},
         description=f"The canonical http(s) URL of the page, at most {MAX_URL_CHARS} characters."
     )
     section: Label = Field(
@@ -92,6 +100,7 @@ class Article(BaseModel):
     )
     tags: Annotated[list[Label], Field(max_length=MAX_TAGS)] = Field(
         default_factory=list,
+        json_schema_extra={"uniqueItems": True},
         description=f"Topic tags, at most {MAX_TAGS} of 1-{MAX_LABEL_CHARS} characters each, no repeats.",
     )
     authors: Annotated[
@@ -128,9 +137,8 @@ class Article(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in value):
-            raise ValueError("must be an absolute http(s) URL without spaces")
+        if not _URL.match(value):
+            raise ValueError("must be an absolute http(s) URL without spaces or control characters")
         return value
 
     @field_validator("tags")

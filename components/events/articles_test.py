@@ -119,3 +119,22 @@ def test_the_receivers_clock_is_injected() -> None:
     ahead = at(1)  # an hour ahead of NOW: refused above, accepted by a receiver two hours later
     later = validate_article(article(published_at=ahead, updated_at=ahead), now=NOW + timedelta(hours=2))
     assert later.published_at == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://x.example/a", "http://x", "https://x.example/a?b=c#d", "ftp://x.example/", "https:///path",
+     "https://x.example/a b", "x.example/a", "https://", "HTTPS://X.EXAMPLE/"],
+)  # fmt: skip
+def test_the_published_url_pattern_says_what_the_validator_checks(url: str) -> None:
+    """The JSON Schema's pattern (for other tools) and the model's check agree."""
+    import re
+
+    from components.events.articles import URL_PATTERN
+
+    try:
+        validate_article(article(url=url), now=NOW)
+        accepted = True
+    except EventValidationError as exc:
+        accepted = "url" not in exc.fields
+    assert bool(re.match(URL_PATTERN, url)) == accepted

@@ -163,13 +163,23 @@ def test_dwell_needs_dwell_ms(payload: dict[str, Any]) -> None:
     assert reasons(rejection(payload)) == {"dwell_ms": "required for dwell events"}
 
 
-@given(
-    event_payloads(EventType.IMPRESSION),
-    st.sampled_from(["request_id", "position", "model_version", "propensity"]),
-)
+@given(event_payloads(EventType.IMPRESSION), st.sampled_from(["request_id", "position"]))
 def test_impression_needs_its_logging_fields(payload: dict[str, Any], field: str) -> None:
     del payload[field]
     assert reasons(rejection(payload))[field] == "required for impression events"
+
+
+@given(event_payloads(EventType.IMPRESSION), st.booleans())
+def test_an_impression_from_another_system_may_not_know_its_propensity_or_model(
+    payload: dict[str, Any], absent: bool
+) -> None:
+    for name in ("model_version", "propensity"):
+        if absent:
+            payload.pop(name, None)
+        else:
+            payload[name] = None
+    event = decode_event(json.dumps(payload), now=NOW)
+    assert event.propensity is None and event.model_version is None
 
 
 @given(event_payloads(EventType.CLICK))

@@ -145,9 +145,14 @@ def silver_schema() -> pa.Schema:
 
 def event_row(event: Event) -> dict[str, Any]:
     """The column values of one event (an empty context is stored as null)."""
+    return model_row(event)
+
+
+def model_row(instance: BaseModel) -> dict[str, Any]:
+    """The column values of one contract object (an empty object field is stored as null)."""
     row: dict[str, Any] = {}
-    for column in event_columns():
-        value = getattr(event, column.name)
+    for column in model_columns(type(instance)):
+        value = getattr(instance, column.name)
         if isinstance(value, Enum):
             value = value.value
         elif isinstance(value, UUID):
@@ -156,5 +161,7 @@ def event_row(event: Event) -> dict[str, Any]:
             value = json.dumps(value, sort_keys=True) if value else None
         elif column.arrow == pa.float64() and value is not None:
             value = float(value)
+        elif isinstance(value, list):
+            value = list(value)
         row[column.name] = value
     return row

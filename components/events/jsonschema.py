@@ -144,7 +144,36 @@ def article_json_schema() -> dict[str, Any]:
     the time order and distinct tags, are said in the descriptions)."""
     schema = Article.model_json_schema(mode="validation")
     schema["title"] = "articles.v1 article"
-    return schema
+    # Self-contained (the enum inlined): it is embedded in OpenAPI documents, where a `#/$defs`
+    # reference would point at the document's root.
+    return _standard_bounds(_inline_defs(schema, schema.pop("$defs", {})))
+
+
+def _standard_bounds(node: Any) -> Any:
+    """pydantic writes the bounds of a validated integer (JsonInt) as `ge`/`le`: JSON Schema's
+    readers only know `minimum`/`maximum`."""
+    if isinstance(node, dict):
+        out = {k: _standard_bounds(v) for k, v in node.items()}
+        if out.get("type") in ("integer", "number"):
+            for key, standard in _BOUNDS.items():
+                if key in out:
+                    out[standard] = out.pop(key)
+        return out
+    if isinstance(node, list):
+        return [_standard_bounds(v) for v in node]
+    return node
+
+
+def _inline_defs(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        target = node.get("$ref", "")
+        if isinstance(target, str) and target.startswith("#/$defs/"):
+            rest = {k: v for k, v in node.items() if k != "$ref"}
+            return {**_inline_defs(defs[target.removeprefix("#/$defs/")], defs), **rest}
+        return {k: _inline_defs(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline_defs(v, defs) for v in node]
+    return node
 
 
 # The committed JSON Schema of each contract (`docs/contracts/`): the tests fail when the

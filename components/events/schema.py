@@ -2,7 +2,8 @@
 
 Strict where it matters for a contract: unknown fields are rejected, ids are printable
 ASCII, numbers must be numbers (no "3" for 3), timestamps must carry a zone and are kept in UTC,
-and the fields that only make sense for one event type are required there and refused elsewhere.
+and the fields that only make sense for one event type are refused elsewhere (and required
+there, except what another system's impressions may not know: model version and propensity).
 """
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ EVENT_KEY = "event_id"
 
 # Fields only impressions carry, and fields impressions require (the serving log's).
 IMPRESSION_ONLY = ("propensity",)
-IMPRESSION_REQUIRED = ("request_id", "position", "model_version", "propensity")
+IMPRESSION_REQUIRED = ("request_id", "position")
+# Fields the recommend service always logs on its impressions but an impression logged by
+# another system may lack: null (or absent) means unknown, and off-policy estimators skip
+# an impression whose propensity is unknown (never read as 1).
+IMPRESSION_UNKNOWABLE = ("model_version", "propensity")
 
 
 class Event(BaseModel):
@@ -152,13 +157,19 @@ class Event(BaseModel):
     )
     model_version: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = Field(
         default=None,
-        description="The model version that served it, 1-128 characters (required for impressions).",
+        description=(
+            "The model version that served it, 1-128 characters (impressions; null or absent means "
+            "unknown: logged by another system)."
+        ),
     )
     propensity: StrictFloat | StrictInt | None = Field(
         default=None,
         gt=0,
         le=1,
-        description="Probability in (0, 1] that the serving policy showed this item here (impressions only, required there).",
+        description=(
+            "Probability in (0, 1] that the serving policy showed this item here (impressions only; "
+            "null or absent means unknown: logged by another system, and off-policy estimators skip it)."
+        ),
     )
     session_id: Identifier | None = Field(
         default=None,

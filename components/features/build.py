@@ -46,19 +46,28 @@ def load_silver_events(store: LakeStore, dates: list[str]) -> tuple[pd.DataFrame
     return events, hashes
 
 
+def catalog_as_of(store: LakeStore, until: datetime) -> pd.DataFrame:
+    """The catalogue as it was at `until`, the end of the events the features are computed from
+    (no look-ahead: an edit, a takedown or an article that came later is not in a point-in-time
+    training set)."""
+    return read_catalog(store, as_of=until).to_pandas()
+
+
 def build_features(settings: Settings, store: LakeStore, dates: list[str] | None = None) -> FeatureBuild:
     dates = dates if dates is not None else silver_dates(store)
     if not dates:
         raise FileNotFoundError(f"no silver partitions under {store.uri(SILVER)}: build silver first")
     events, hashes = load_silver_events(store, dates)
-    catalog = read_catalog(store).to_pandas()
+    if events.empty:
+        raise ValueError("events: no silver events to compute features from")
+    until = events["ts"].max().ceil("h").to_pydatetime()
+    catalog = catalog_as_of(store, until)
     started = time.perf_counter()
     tables = compute_features(events, catalog)
     compute_seconds = time.perf_counter() - started
     write_sources(store, tables)
     fs = feature_store(settings)
     views = apply(fs, store, settings.lake.s3_endpoint_url)
-    until = events["ts"].max().ceil("h").to_pydatetime()
     stats = materialize(fs, tables, until)
     build = FeatureBuild(
         silver_dates=dates,

@@ -220,7 +220,7 @@ def article_stats(
             "views_24h": short[:, 2].round().astype(np.int64),
             "ctr_24h": ctr,
             "avg_read_time_s": read_time,
-            "category": meta["category"].to_numpy(dtype=object)[emit_article],
+            "category": meta["section"].to_numpy(dtype=object)[emit_article],
             "published_at": pd.to_datetime(meta["published_at"].to_numpy()[emit_article], utc=True),
         },
     )
@@ -234,13 +234,14 @@ def compute_features(
     events: pd.DataFrame, catalog: pd.DataFrame, *, created: datetime | None = None
 ) -> FeatureTables:
     """`events`: silver columns (type, user_id, article_id, ts, dwell_ms); `catalog`:
-    article_id, category, published_at. Rows up to the last event's hour."""
+    article_id, section, published_at (the catalogue's columns; the section is the `category`
+    feature). Rows up to the last event's hour."""
     created = created or datetime.now(UTC)
     if events.empty:
         raise ValueError("events: no silver events to compute features from")
     events = events.reset_index(drop=True)
     horizon = int(ceil_hour(events["ts"]).max())
-    categories = catalog.drop_duplicates("article_id").set_index("article_id")["category"]
+    categories = catalog.drop_duplicates("article_id").set_index("article_id")["section"]
     return FeatureTables(
         user_stats=user_stats(events, categories, horizon, created),
         article_stats=article_stats(events, catalog, horizon, created),

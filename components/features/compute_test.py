@@ -31,7 +31,7 @@ def world() -> tuple[pd.DataFrame, pd.DataFrame]:
     catalog = pd.DataFrame(
         {
             "article_id": [f"a{i}" for i in range(30)],
-            "category": [["news", "tech", "food"][i % 3] for i in range(30)],
+            "section": [["news", "tech", "food"][i % 3] for i in range(30)],
             "published_at": [START - timedelta(days=3) + timedelta(hours=6 * i) for i in range(30)],
         }
     )
@@ -62,7 +62,7 @@ def test_user_rows_match_brute_force_and_never_look_ahead(world: tuple[pd.DataFr
     tables = compute_features(events, catalog)
     users = tables.user_stats
     assert len(users) > 100
-    categories = catalog.set_index("article_id")["category"]
+    categories = catalog.set_index("article_id")["section"]
     for row in users.sample(80, random_state=1).itertuples():
         seen = window(events, "user_id", row.user_id, row.event_timestamp, 7 * 24)
         assert row.clicks_7d == (seen["type"] == "click").sum()
@@ -100,7 +100,7 @@ def test_sessions_split_on_thirty_minute_gaps() -> None:
         }
     )
     catalog = pd.DataFrame(
-        {"article_id": ["a0"], "category": ["news"], "published_at": [START - timedelta(days=1)]}
+        {"article_id": ["a0"], "section": ["news"], "published_at": [START - timedelta(days=1)]}
     )
     users = compute_features(events, catalog).user_stats.sort_values("event_timestamp")
     last = users.iloc[-1]
@@ -143,7 +143,7 @@ def test_counts_drop_to_zero_once_events_leave_the_window() -> None:
         }
     )
     catalog = pd.DataFrame(
-        {"article_id": ["a0"], "category": ["news"], "published_at": [START - timedelta(days=1)]}
+        {"article_id": ["a0"], "section": ["news"], "published_at": [START - timedelta(days=1)]}
     )
     users = compute_features(events, catalog).user_stats.set_index("event_timestamp")
     assert users.loc[t0, "clicks_7d"] == 1
@@ -153,7 +153,7 @@ def test_counts_drop_to_zero_once_events_leave_the_window() -> None:
 def test_empty_input_is_refused() -> None:
     empty = pd.DataFrame(columns=["type", "user_id", "article_id", "ts", "dwell_ms"])
     with pytest.raises(ValueError, match="events"):
-        compute_features(empty, pd.DataFrame(columns=["article_id", "category", "published_at"]))
+        compute_features(empty, pd.DataFrame(columns=["article_id", "section", "published_at"]))
 
 
 def test_rows_have_the_defined_columns_and_types(world: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -211,3 +211,43 @@ def test_a_feature_on_one_side_only_is_refused(
     assert source_schema_errors(retyped, schema) == [
         "clicks_7d: Arrow type int64 reads as INT64, defined String"
     ]
+
+
+def test_a_catalogue_change_after_the_cutoff_is_not_in_the_training_features(tmp_path: Path) -> None:
+    """The features of a training window read the catalogue as it was at the window's end: an
+    article moved to another section (and a new article) after it change nothing."""
+    from components.events.articles import validate_article
+    from components.features.build import catalog_as_of
+    from components.lake.catalog import upsert_articles
+
+    store = LakeStore(str(tmp_path / "lake"))
+    cutoff = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+
+    def article(article_id: str, section: str, published: datetime, updated: datetime) -> dict[str, str]:
+        return {"article_id": article_id, "title": article_id, "abstract": "", "url": "https://x.example/",
+                "section": section, "language": "en", "published_at": published.isoformat(),
+                "updated_at": updated.isoformat(), "status": "published"}  # fmt: skip
+
+    published = cutoff - timedelta(days=2)
+    upsert_articles(store, [validate_article(article("a0", "tech", published, published))])
+    later = cutoff + timedelta(days=1)
+    upsert_articles(
+        store,
+        [validate_article(article("a0", "sports", published, later)), validate_article(article("a9", "food", later, later))],
+    )
+    events = pd.DataFrame(
+        {
+            "type": ["view", "click"],
+            "user_id": ["u1", "u1"],
+            "article_id": ["a0", "a0"],
+            "ts": pd.to_datetime([cutoff - timedelta(hours=5), cutoff - timedelta(hours=1)], utc=True),
+            "dwell_ms": [np.nan, np.nan],
+        }
+    )
+    catalog = catalog_as_of(store, cutoff)
+    assert catalog["article_id"].tolist() == ["a0"] and catalog["section"].tolist() == ["tech"]
+    tables = compute_features(events, catalog)
+    assert set(tables.article_stats["category"]) == {"tech"}
+    assert set(tables.user_stats["top_category"].dropna()) == {"tech"}
+    # Read now, the catalogue has moved on: what serving sees.
+    assert set(catalog_as_of(store, datetime.now(UTC))["section"]) == {"sports", "food"}

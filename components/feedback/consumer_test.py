@@ -101,6 +101,35 @@ def test_writer_applies_each_event_once_and_names_malformed_fields(reco_settings
     assert recent == ["a010", "a000"]
 
 
+def test_an_erased_readers_old_reads_are_not_recorded_again(reco_settings: Settings) -> None:
+    """After `DELETE /users/{id}` (its marker), a replay of the reader's events writes none of
+    their reads from before the erasure back; the articles' counts still count them (they hold
+    no reader), and a read after the erasure (the reader came back) is recorded."""
+    import hashlib
+
+    from components.names import erased_key
+
+    evs = [e for e in events(140) if e["user_id"] == "u0"]
+    erased_at = START + timedelta(hours=5)
+    later = {"event_id": str(uuid.uuid4()), "type": "view", "user_id": "u0", "article_id": "a-new",
+             "ts": (erased_at + timedelta(minutes=1)).isoformat()}  # fmt: skip
+
+    async def run() -> list[str]:
+        client = AsyncRedis.from_url(reco_settings.redis.url)
+        try:
+            digest = hashlib.sha256(b"u0").hexdigest()
+            await client.set(erased_key(reco_settings.redis.key_prefix, digest), str(erased_at.timestamp()))
+            stats = await FeedbackWriter(client, reco_settings).apply([orjson.dumps(e) for e in [*evs, later]])
+            assert stats.applied == len(evs) + 1
+            return await read_recent(client, reco_settings.redis.key_prefix, "u0")
+        finally:
+            await client.aclose()
+
+    assert any(e["type"] == "view" and str(e["ts"]) < erased_at.isoformat() for e in evs)
+    assert asyncio.run(run()) == ["a-new"]
+    assert exposure(reco_settings) == expected_counts(evs)
+
+
 def test_window_counts_only_the_hours_it_covers(reco_settings: Settings) -> None:
     evs = events(100)
     asyncio.run(_apply(reco_settings, evs))

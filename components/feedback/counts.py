@@ -13,6 +13,7 @@ so a windowed read ("the last 72 hours at time t") means the same thing live and
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from components.feedback.recent import RECENT_TTL_S
 from components.names import (
     CLICK_FIELD,
     IMPRESSION_FIELD,
+    erased_key,
     feedback_bucket_key,
     feedback_seen_key,
     recent_key,
@@ -68,6 +70,7 @@ class Feedback:
     user_id: str
     article_id: str
     hour: int  # event time, hours since the epoch
+    ts_s: float = 0.0  # event time, epoch seconds
 
 
 def parse_feedback(raw: bytes) -> Feedback | FieldError:
@@ -90,9 +93,8 @@ def parse_feedback(raw: bytes) -> Feedback | FieldError:
         ts = parse_timestamp(doc["ts"])
     except TimestampError as exc:
         return FieldError("ts", exc.reason, exc.code)
-    return Feedback(
-        doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(ts.timestamp() // 3600)
-    )
+    seconds = ts.timestamp()
+    return Feedback(doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(seconds // 3600), seconds)
 
 
 @dataclass
@@ -117,6 +119,15 @@ class FeedbackWriter:
         self.cfg = settings.feedback
         self._script = client.register_script(_APPLY)
 
+    async def _erased(self, users: set[str]) -> dict[str, float]:
+        """reader -> when they were erased, for those of `users` with an erasure marker."""
+        if not users:
+            return {}
+        ordered = sorted(users)
+        keys = [erased_key(self.prefix, hashlib.sha256(u.encode()).hexdigest()) for u in ordered]
+        values = await self.client.mget(keys)
+        return {u: float(v) for u, v in zip(ordered, values, strict=True) if v is not None}
+
     async def apply(self, raws: Sequence[bytes]) -> WriteStats:
         """Apply a batch in one pipelined round trip; returns what was new, what was a
         duplicate and what was malformed (each with the field and reason). Raises if Redis
@@ -132,10 +143,13 @@ class FeedbackWriter:
         if not parsed:
             return stats
         cfg, prefix = self.cfg, self.prefix
+        erased = await self._erased({e.user_id for e in parsed if e.type in _READS})
         async with self.client.pipeline(transaction=False) as pipe:
             for event in parsed:
                 counted = _COUNTED.get(event.type)
-                read = event.type in _READS
+                # An erased reader's read from before the erasure is not recorded again (a
+                # replay); the article's counts hold no reader and still count it.
+                read = event.type in _READS and event.ts_s > erased.get(event.user_id, float("-inf"))
                 await self._script(
                     keys=[
                         feedback_seen_key(prefix, event.event_id),

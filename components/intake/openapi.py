@@ -6,7 +6,7 @@ from typing import Any
 
 from components.config.settings import CollectorSettings
 from components.edge.openapi import RETRY_AFTER, document, health_paths, json_body, json_response, ref
-from components.events.jsonschema import event_json_schema
+from components.events.jsonschema import article_json_schema, event_json_schema
 
 
 def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
@@ -44,7 +44,106 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
             {"type": "array", "minItems": 1, "maxItems": settings.max_batch, "items": ref("Event")},
         ]
     }
+    article_outcome = {
+        "type": "object",
+        "required": ["index", "status"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "status": {"enum": ["accepted", "rejected"]},
+            "article_id": {"type": "string"},
+            "errors": {"type": "array", "items": ref("FieldError")},
+        },
+    }
+    article_results = {
+        "type": "object",
+        "required": ["accepted", "rejected", "results"],
+        "properties": {
+            "accepted": {"type": "integer", "minimum": 0},
+            "rejected": {"type": "integer", "minimum": 0},
+            "results": {"type": "array", "items": article_outcome},
+        },
+    }
+    articles_body = {
+        "oneOf": [
+            ref("Article"),
+            {"type": "array", "minItems": 1, "maxItems": settings.max_articles, "items": ref("Article")},
+            {
+                "type": "object",
+                "required": ["articles"],
+                "additionalProperties": False,
+                "properties": {
+                    "articles": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": settings.max_articles,
+                        "items": ref("Article"),
+                    }
+                },
+            },
+        ]
+    }
+    refused = {"type": "object", "required": ["error"]}
+    admin = [{"adminToken": []}]
+    admin_refusals = {
+        "401": json_response("No or a wrong bearer token", refused),
+        "403": json_response("Catalogue endpoints are disabled (no token configured)", refused),
+    }
+    ops_note = " With an ops port set (the cluster profile), it answers on the ops port only."
     paths = {
+        "/articles": {
+            "post": {
+                "summary": "Upsert articles of the catalogue (the CMS)",
+                "description": (
+                    "Each article (`articles.v1`) is answered on its own, by index. Accepted ones are "
+                    "on the broker (topic articles.v1, keyed by article id) when the answer comes; "
+                    "the catalogue consumer writes them to the lake, a withdrawal (status "
+                    "unpublished or deleted) reaches the recommend replicas within seconds." + ops_note
+                ),
+                "operationId": "postArticles",
+                "security": admin,
+                "requestBody": json_body(
+                    articles_body, f"One article, an array of 1-{settings.max_articles}, or {{articles: [...]}}"
+                ),
+                "responses": {
+                    "202": json_response("Every article accepted", article_results),
+                    "207": json_response("Some accepted, some rejected", article_results),
+                    "422": json_response("Every article rejected", article_results),
+                    "400": json_response("Unusable body (malformed JSON, empty batch)", failure),
+                    "413": json_response("Body or batch too large", failure),
+                    "503": json_response(
+                        "The broker did not acknowledge: nothing accepted, retry", failure, RETRY_AFTER
+                    ),
+                    **admin_refusals,
+                },
+            }
+        },
+        "/articles/{article_id}": {
+            "delete": {
+                "summary": "Take an article down",
+                "description": (
+                    "The takedown is on the broker when the answer comes; it leaves /recommend within "
+                    "5 s and the lake's snapshot keeps it as deleted, without its content." + ops_note
+                ),
+                "operationId": "deleteArticle",
+                "security": admin,
+                "parameters": [
+                    {
+                        "name": "article_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": article_json_schema()["properties"]["article_id"],
+                    }
+                ],
+                "responses": {
+                    "202": json_response("Taken down", {"type": "object"}),
+                    "422": json_response("The id breaks the identifier rule", failure),
+                    "503": json_response(
+                        "The broker did not acknowledge: nothing accepted, retry", failure, RETRY_AFTER
+                    ),
+                    **admin_refusals,
+                },
+            }
+        },
         "/events": {
             "post": {
                 "summary": "Send one event or a batch",
@@ -85,5 +184,5 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
         "1",
         "Ingests reader events (`events.v1`) into Kafka. Every refusal names the field and the reason.",
         paths,
-        {"Event": event_json_schema()},
+        {"Event": event_json_schema(), "Article": article_json_schema()},
     )

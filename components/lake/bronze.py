@@ -3,6 +3,13 @@
 Only the timestamp is read from each message, to place it; anything that cannot be placed
 (not JSON, no usable `ts`, whatever else a producer can send) becomes a dead letter with the
 reason instead: no record can stop the ingestor.
+
+The bulk importer (components/importer) writes through here too, without Kafka: its records
+have topic `import`, partition -1, their sequence in the import run as offset, no broker
+timestamp (the run's time is when the platform received them) and an `origin`
+("import:<file>#<row>") where Kafka records have null. It writes one file per event date per
+run, named by its content (a re-import rewrites the same file); `compact_imports` merges the
+import files of a date into one.
 """
 
 from __future__ import annotations
@@ -15,13 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from components.events import FieldError
 from components.events.time import TimestampError, parse_timestamp
-from components.lake.layout import bronze_file
+from components.lake.layout import bronze_file, bronze_import_file, bronze_prefix
+from components.lake.store import LakeStore
 
 BRONZE_SCHEMA = pa.schema(
     [
@@ -32,8 +42,14 @@ BRONZE_SCHEMA = pa.schema(
         pa.field("offset", pa.int64(), nullable=False),
         pa.field("kafka_timestamp_ms", pa.int64()),
         pa.field("ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        # Where a record not from Kafka came from ("import:<file>#<row>"); null for Kafka's.
+        # Files written before it read with nulls.
+        pa.field("origin", pa.string()),
     ]
 )
+# The coordinates of records from a bulk import (no Kafka topic, partition or broker clock).
+IMPORT_TOPIC = "import"
+IMPORT_PARTITION = -1
 
 log = logging.getLogger("reco.lake.bronze")
 
@@ -136,6 +152,7 @@ class BronzeBatch:
                     "offset": pa.array(rows.offset, pa.int64()),
                     "kafka_timestamp_ms": pa.array(rows.timestamp, pa.int64()),
                     "ingested_at": pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+                    "origin": pa.nulls(n, pa.string()),
                 },
                 schema=BRONZE_SCHEMA,
             )
@@ -148,10 +165,24 @@ class BronzeBatch:
         return out
 
 
-def content_digest(values: list[bytes]) -> str:
+def content_digest(values: list[bytes] | pa.Array) -> str:
     """Short digest of a file's records: a replay of the same records names the same file,
     and offsets that restart (a re-created topic, a wiped broker) never overwrite another."""
     digest = hashlib.blake2b(digest_size=8)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        # The same bytes as the loop below, from the array's buffers (no Python objects).
+        array = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        if array.null_count:
+            raise ValueError("bronze values are never null")
+        array = array.cast(pa.large_binary())
+        lengths = np.asarray(pc.binary_length(array), dtype="<u8")
+        prefixes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(8), len(array), [None, pa.py_buffer(lengths)])
+        joined = pc.binary_join_element_wise(prefixes.cast(pa.large_binary()), array, pa.scalar(b"", pa.large_binary()))
+        _, offsets, data = joined.buffers()
+        start, stop = np.frombuffer(offsets, dtype=np.int64)[[joined.offset, joined.offset + len(joined)]]
+        if data is not None:
+            digest.update(memoryview(data)[start:stop])
+        return digest.hexdigest()
     for value in values:
         digest.update(len(value).to_bytes(8, "little"))
         digest.update(value)
@@ -159,4 +190,78 @@ def content_digest(values: list[bytes]) -> str:
 
 
 def read_bronze_file(data: bytes) -> pa.Table:
+    """A bronze file in today's schema (files from before `origin` read with nulls there)."""
     return pq.read_table(io.BytesIO(data), schema=BRONZE_SCHEMA)
+
+
+def _parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+def import_table(
+    keys: pa.Array, values: pa.Array, offsets: pa.Array, origins: pa.Array, received_at: datetime
+) -> pa.Table:
+    """Bronze rows of imported records: topic `import`, partition -1, no broker timestamp,
+    `received_at` (the run's time) as when the platform received them."""
+    n = len(values)
+    return pa.table(
+        {
+            "key": keys.cast(pa.binary()),
+            "value": values.cast(pa.binary()),
+            "topic": pa.array([IMPORT_TOPIC] * n, pa.string()),
+            "partition": pa.array(np.full(n, IMPORT_PARTITION, dtype=np.int32)),
+            "offset": offsets.cast(pa.int64()),
+            "kafka_timestamp_ms": pa.nulls(n, pa.int64()),
+            "ingested_at": pa.array(np.full(n, _micros(received_at), dtype="datetime64[us]")).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "origin": origins.cast(pa.string()),
+        },
+        schema=BRONZE_SCHEMA,
+    )
+
+
+def _micros(at: datetime) -> int:
+    return int(at.astimezone(UTC).timestamp() * 1_000_000)
+
+
+def write_import_file(store: LakeStore, dt: str, table: pa.Table) -> str:
+    """Write one date's imported records as one file named by their content (durable when
+    this returns); returns its path."""
+    path = bronze_import_file(dt, content_digest(table.column("value")))
+    store.write_atomic(path, _parquet(table))
+    return path
+
+
+def import_files(store: LakeStore, dt: str) -> list[str]:
+    """The import files of a date (the importer's own names: rewritten ones are Kafka-named)."""
+    return [
+        p for p in store.list_files(bronze_prefix(dt), ".parquet") if p.rsplit("/", 1)[-1].startswith("import-")
+    ]
+
+
+def compact_imports(store: LakeStore, dt: str) -> tuple[str | None, list[str]]:
+    """Merge the import files of `dt` into one (the compacted file, the files it replaced).
+
+    The merged file holds each distinct record once (an identical record imported twice is
+    the same event: the earliest import's row is kept, as silver would keep it), ordered by
+    its bytes, and is named by its content: compacting again, or after re-importing the same
+    rows, gives the same file. The old files are removed only once it is durable."""
+    files = import_files(store, dt)
+    if len(files) < 2:
+        return (files[0] if files else None), []
+    table = pa.concat_tables([read_bronze_file(store.read_bytes(path)) for path in files])
+    order = pc.sort_indices(table, sort_keys=[("value", "ascending"), ("ingested_at", "ascending"), ("offset", "ascending")])
+    table = table.take(order)
+    values = table.column("value").combine_chunks()
+    keep = np.ones(table.num_rows, dtype=bool)
+    if table.num_rows > 1:
+        keep[1:] = ~np.asarray(pc.equal(values.slice(1), values.slice(0, len(values) - 1)), dtype=bool)
+    table = table.filter(pa.array(keep))
+    path = write_import_file(store, dt, table)
+    replaced = [old for old in files if old != path]
+    for old in replaced:
+        store.delete(old)
+    return path, replaced

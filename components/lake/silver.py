@@ -3,17 +3,25 @@
 The build is a full recompute of the date from every bronze file filed under it, so late
 files and replays are absorbed and a rebuild of the same bronze gives the same silver. Steps:
 
-1. parse every bronze record with the `events.v1` contract (failures: quarantine, reason),
+1. check every bronze record with the `events.v1` contract (failures: quarantine, reason),
    against the clock of when the platform received it (the broker's timestamp of the record:
    the same clock the collector checked it against, so what it accepted is never
-   quarantined for its age however late it is ingested);
+   quarantined for its age however late it is ingested; an imported record: the import's
+   time). Column-wise (components/events/vectorised.py, proven to decide as the model does),
+   the model itself for what that does not pass, so reasons are the contract's;
 2. deduplicate by `event_id`, first by Kafka position wins; a redelivery (same content) is
-   dropped and counted, a conflicting reuse of an id (other content) is quarantined;
+   dropped and counted, a conflicting reuse of an id (other content) is quarantined; an event
+   filed under another day than its own is quarantined;
 3. run the Great Expectations suite; rows failing a row-level expectation go to quarantine
-   with the expectation's name;
+   with the expectation's name (a bulk import may leave the suite to validation, which runs it
+   before every training: it costs about 3 µs a row);
 4. write the silver file, the quarantine file, then the manifest (row count, content hash,
-   bronze inputs, expectation summary). The manifest is written last: readers that follow it
-   never see a half-built partition. Files of earlier builds are removed after it.
+   bronze inputs, lateness rule, expectation summary). The manifest is written last: readers
+   that follow it never see a half-built partition. Files of earlier builds are removed after it.
+
+The lateness limit is the partition's rule: a build given one records it (a limit above the
+default makes the partition a backfill), a build given none keeps the recorded one, so a
+daily rebuild of a backfilled date does not quarantine its history.
 """
 
 from __future__ import annotations
@@ -21,19 +29,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from components.events import Event, EventValidationError, decode_event, encode_event
-from components.events.columns import event_row, silver_schema
-from components.events.schema import MAX_EVENT_AGE, MAX_FUTURE_SKEW
+from components.events import Event, encode_event
+from components.events.columns import TIMESTAMP, silver_schema
+from components.events.schema import MAX_EVENT_AGE
+from components.events.vectorised import max_age_for, validate_batch
 from components.lake.bronze import read_bronze_file
 from components.lake.layout import (
     BRONZE,
@@ -45,6 +57,7 @@ from components.lake.layout import (
     silver_prefix,
 )
 from components.lake.store import LakeStore
+from components.lake.tombstones import drop_erased_bronze, erased_users
 from components.validation import validate_silver_events
 
 # 2: `received_at` (when the broker got the record; the lateness rule's clock).
@@ -58,8 +71,13 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("kafka_offset", pa.int64(), nullable=False),
         pa.field("failed_check", pa.string(), nullable=False),
         pa.field("reason", pa.string(), nullable=False),
+        # Where a record from a bulk import came from ("import:<file>#<row>"); null for Kafka's.
+        pa.field("origin", pa.string()),
     ]
 )
+DEFAULT_LATENESS_DAYS = MAX_EVENT_AGE.days
+# The day rule, named as the suite names it: an event belongs to the day it is filed under.
+DAY_CHECK = "expect_column_values_to_be_between(ts_day_offset_s)"
 
 
 class SilverSchemaError(RuntimeError):
@@ -105,6 +123,8 @@ class SilverResult:
     silver_file: str | None
     quarantine_file: str | None
     manifest: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of the build
+    fast_rows: int = 0  # rows the column-wise contract decided (the rest went to the model)
 
 
 @dataclass
@@ -114,13 +134,32 @@ class _Quarantined:
     offset: list[int] = field(default_factory=list)
     check: list[str] = field(default_factory=list)
     reason: list[str] = field(default_factory=list)
+    origin: list[str | None] = field(default_factory=list)
 
-    def add(self, value: bytes, partition: int, offset: int, check: str, reason: str) -> None:
+    def add(
+        self, value: bytes, partition: int, offset: int, check: str, reason: str, origin: str | None = None
+    ) -> None:
         self.value.append(value)
         self.partition.append(partition)
         self.offset.append(offset)
         self.check.append(check)
         self.reason.append(reason)
+        self.origin.append(origin)
+
+    def add_row(
+        self,
+        values: pa.Array,
+        partitions: pa.Array,
+        offsets: pa.Array,
+        origins: pa.Array,
+        row: int,
+        check: str,
+        reason: str,
+    ) -> None:
+        """Bronze record `row` (of the build's arrays)."""
+        self.add(
+            values[row].as_py(), partitions[row].as_py(), offsets[row].as_py(), check, reason, origins[row].as_py()
+        )
 
     def table(self) -> pa.Table:
         return pa.table(
@@ -130,6 +169,7 @@ class _Quarantined:
                 "kafka_offset": pa.array(self.offset, pa.int64()),
                 "failed_check": pa.array(self.check, pa.string()),
                 "reason": pa.array(self.reason, pa.string()),
+                "origin": pa.array(self.origin, pa.string()),
             },
             schema=QUARANTINE_SCHEMA,
         )
@@ -165,31 +205,6 @@ def received_times(kafka_ms: list[int | None], ingested: list[datetime]) -> list
     return out
 
 
-def _rows(events: list[tuple[Event, int, int, datetime, datetime]]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {name: [] for name in SILVER_SCHEMA.names}
-    for event, partition, offset, ingested_at, received_at in events:
-        row = event_row(event)
-        row.update(
-            kafka_partition=partition, kafka_offset=offset, ingested_at=ingested_at, received_at=received_at
-        )
-        for name, value in row.items():
-            cols[name].append(value)
-    return cols
-
-
-def silver_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
-    """The silver columns as a pandas frame with nullable dtypes (what the suite checks)."""
-    frame = pd.DataFrame(columns, columns=SILVER_SCHEMA.names)
-    for column in SILVER_SCHEMA:
-        if pa.types.is_timestamp(column.type):
-            frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
-        elif pa.types.is_integer(column.type):
-            frame[column.name] = frame[column.name].astype("Int64")
-        elif pa.types.is_floating(column.type):
-            frame[column.name] = frame[column.name].astype("Float64")
-    return frame
-
-
 def content_hash(events: list[Event]) -> str:
     """sha256 of the events' canonical JSON, ordered by event_id: the partition's lineage key.
 
@@ -201,70 +216,164 @@ def content_hash(events: list[Event]) -> str:
     return digest.hexdigest()
 
 
+def lateness_rule(store: LakeStore, dt: date | str, lateness_days: int | None = None) -> int:
+    """The lateness limit (days) a build or a validation of `dt` applies: the one given, else
+    the one the partition was built with (its manifest: a backfill keeps its rule), else the
+    default (`events.v1`'s MAX_EVENT_AGE)."""
+    if lateness_days is not None:
+        if lateness_days < 0:
+            raise ValueError(f"lateness_days must be 0 or more (got {lateness_days})")
+        return lateness_days
+    if store.exists(silver_manifest_path(dt)):
+        recorded = read_manifest(store, dt).get("lateness_days")
+        if recorded is not None:
+            return int(recorded)
+    return DEFAULT_LATENESS_DAYS
+
+
+def _received(bronze: pa.Table) -> pa.Array:
+    """`received_times` for a whole bronze table (arrays, not Python objects)."""
+    ingested = bronze.column("ingested_at").combine_chunks()
+    ms = pc.fill_null(bronze.column("kafka_timestamp_ms").combine_chunks(), 0)
+    broker = pc.cast(pc.multiply(ms, 1000), pa.int64()).cast(TIMESTAMP)
+    usable = pc.and_(pc.greater(ms, 0), pc.less_equal(broker, ingested))
+    return pc.if_else(usable, broker, ingested)
+
+
+def silver_pandas(table: pa.Table) -> pd.DataFrame:
+    """Silver rows as the frame the suite checks: nullable integer and float dtypes, and
+    Arrow-backed strings (the suite reads them several times faster than Python objects)."""
+    frame = table.to_pandas()
+    for column in table.schema:
+        if pa.types.is_integer(column.type):
+            frame[column.name] = frame[column.name].astype("Int64")
+        elif pa.types.is_floating(column.type):
+            frame[column.name] = frame[column.name].astype("Float64")
+        elif pa.types.is_string(column.type):
+            frame[column.name] = pd.Series(
+                pd.arrays.ArrowStringArray(table.column(column.name).combine_chunks()), index=frame.index
+            )
+    return frame
+
+
 def build_silver(
-    store: LakeStore, dt: date | str, *, lateness_days: int = MAX_EVENT_AGE.days, replace_worse: bool = False
+    store: LakeStore,
+    dt: date | str,
+    *,
+    lateness_days: int | None = None,
+    replace_worse: bool = False,
+    great_expectations: bool = True,
 ) -> SilverResult:
     """Rebuild the silver partition of `dt` from its bronze files. Raises SilverRegressionError,
     writing nothing, when the partition holds rows and the rebuild would leave it empty or
-    quarantine most of bronze, unless `replace_worse`."""
+    quarantine most of bronze, unless `replace_worse`.
+
+    `lateness_days`: the oldest arrival lag accepted; None keeps the partition's recorded rule
+    (30 days unless it was built as a backfill). A limit above the default makes the partition
+    a backfill, and the manifest says so. `great_expectations=False` leaves the suite to
+    validation (`components.lake.validate`, run before every training): every row-level rule
+    of the suite is already the contract's, checked here column-wise."""
     dt = str(dt)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    rule = lateness_rule(store, dt, lateness_days)
     bronze, bronze_files = _read_bronze(store, dt)
-    values = bronze.column("value").to_pylist()
-    partitions = bronze.column("partition").to_pylist()
-    offsets = bronze.column("offset").to_pylist()
-    ingested = bronze.column("ingested_at").to_pylist()
-    received = received_times(bronze.column("kafka_timestamp_ms").to_pylist(), ingested)
+    # Erasure (components/lake/tombstones.py): an erased reader's records received before it go.
+    bronze, erased = drop_erased_bronze(bronze, erased_users(store))
+    values = bronze.column("value").combine_chunks()
+    partitions = bronze.column("partition").combine_chunks()
+    offsets = bronze.column("offset").combine_chunks()
+    origins = bronze.column("origin").combine_chunks()
+    received = _received(bronze)
+    timings["read_s"] = time.perf_counter() - clock
 
+    # 1. The contract, against when the platform received each record. The broker stamps a
+    # record a moment after the collector checked it: the skew allowance (max_age_for) keeps an
+    # event accepted at the limit from being refused here.
+    clock = time.perf_counter()
+    verdict = validate_batch(values, now=received, max_age=max_age_for(rule))
     quarantine = _Quarantined()
-    kept: list[tuple[Event, int, int, datetime, datetime]] = []
-    kept_values: list[bytes] = []
-    first_seen: dict[str, bytes] = {}
-    duplicates = 0
-    rows = zip(values, partitions, offsets, ingested, received, strict=True)
-    for value, partition, offset, ingested_at, received_at in rows:
-        try:
-            # The receiver's clock (future and lateness checks) is when the platform got it.
-            # The broker stamps a record a moment after the collector checked it: the skew
-            # allowance keeps an event accepted at the limit from being refused here.
-            event = decode_event(
-                value, now=received_at, max_age=timedelta(days=lateness_days) + MAX_FUTURE_SKEW
-            )
-        except EventValidationError as exc:
-            quarantine.add(value, partition, offset, "events.v1 contract", str(exc))
-            continue
-        event_id = str(event.event_id)
-        canonical = encode_event(event)
-        seen = first_seen.get(event_id)
-        if seen is not None:
-            if seen == canonical:
-                duplicates += 1  # a redelivery: the same event again
-            else:
-                quarantine.add(
-                    value, partition, offset, "unique event_id", "duplicate event_id with different content"
-                )
-            continue
-        first_seen[event_id] = canonical
-        kept.append((event, partition, offset, ingested_at, received_at))
-        kept_values.append(value)
+    for row, exc in sorted(verdict.errors.items()):
+        quarantine.add_row(values, partitions, offsets, origins, row, "events.v1 contract", str(exc))
+    timings["contract_s"] = time.perf_counter() - clock
 
-    frame = silver_frame(_rows(kept))
-    outcome = validate_silver_events(frame, date.fromisoformat(dt), lateness_days=lateness_days)
-    table_checks = {k: v for k, v in outcome.summary.items() if k.startswith("expect_table")}
-    if not all(v["success"] for v in table_checks.values()):
-        raise SilverSchemaError(f"silver frame failed {table_checks}")
-    bad_rows = outcome.reasons_by_row()
-    for row, names in sorted(bad_rows.items()):
-        _, partition, offset, _, _ = kept[row]
-        quarantine.add(kept_values[row], partition, offset, ", ".join(names), "failed: " + "; ".join(names))
-    good = [i for i in range(len(kept)) if i not in bad_rows]
-    events = [kept[i][0] for i in good]
-    silver = pa.Table.from_pandas(frame.iloc[good], schema=SILVER_SCHEMA, preserve_index=False)
-    silver = silver.sort_by([("ts", "ascending"), ("event_id", "ascending")])
-    digest = content_hash(events)
+    # 2. One row per event_id: the first by Kafka position (then arrival) wins.
+    clock = time.perf_counter()
+    rows = verdict.rows
+    ids = verdict.events.column("event_id").combine_chunks()
+    codes = np.asarray(pc.dictionary_encode(ids).indices, dtype=np.int64)
+    _, first_position, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    first = first_position[inverse]
+    repeats = np.flatnonzero(first != np.arange(len(rows)))
+    same = np.asarray(
+        pc.equal(verdict.canonical.take(pa.array(repeats)), verdict.canonical.take(pa.array(first[repeats]))),
+        dtype=bool,
+    )
+    duplicates = int(same.sum())  # redeliveries: the same event again
+    for position in repeats[~same].tolist():
+        quarantine.add_row(
+            values, partitions, offsets, origins, int(rows[position]),
+            "unique event_id", "duplicate event_id with different content",
+        )
+    kept = np.ones(len(rows), dtype=bool)
+    kept[repeats] = False
+    # Events belong to the day they are filed under (bronze files them by `ts`).
+    day_start = datetime.combine(date.fromisoformat(dt), time_of_day(0), tzinfo=UTC)
+    ts = verdict.events.column("ts")
+    in_day = np.asarray(
+        pc.and_(
+            pc.greater_equal(ts, pa.scalar(day_start, TIMESTAMP)),
+            pc.less(ts, pa.scalar(day_start + timedelta(days=1), TIMESTAMP)),
+        ),
+        dtype=bool,
+    )
+    for position in np.flatnonzero(kept & ~in_day).tolist():
+        quarantine.add_row(
+            values, partitions, offsets, origins, int(rows[position]), DAY_CHECK, f"failed: {DAY_CHECK}"
+        )
+    kept &= in_day
+    keep = pa.array(np.flatnonzero(kept))
+    take = pa.array(rows[kept])
+    events = verdict.events.take(keep)
+    canonical = verdict.canonical.take(keep)
+    lineage = {
+        "kafka_partition": partitions.take(take),
+        "kafka_offset": offsets.take(take),
+        "ingested_at": bronze.column("ingested_at").combine_chunks().take(take),
+        "received_at": received.take(take),
+    }
+    table = pa.table({**{n: events.column(n) for n in events.column_names}, **lineage}).cast(SILVER_SCHEMA)
+    timings["dedup_s"] = time.perf_counter() - clock
+
+    # 3. The Great Expectations suite; rows failing a row-level expectation go to quarantine.
+    clock = time.perf_counter()
+    summary: dict[str, dict[str, Any]] = {}
+    if great_expectations:
+        outcome = validate_silver_events(silver_pandas(table), date.fromisoformat(dt), lateness_days=rule)
+        table_checks = {k: v for k, v in outcome.summary.items() if k.startswith("expect_table")}
+        if not all(v["success"] for v in table_checks.values()):
+            raise SilverSchemaError(f"silver frame failed {table_checks}")
+        bad_rows = outcome.reasons_by_row()
+        kept_rows = rows[kept]
+        for position, names in sorted(bad_rows.items()):
+            quarantine.add_row(
+                values, partitions, offsets, origins, int(kept_rows[position]),
+                ", ".join(names), "failed: " + "; ".join(names),
+            )
+        if bad_rows:
+            good = pa.array(sorted(set(range(table.num_rows)) - set(bad_rows)), pa.int64())
+            table, canonical = table.take(good), canonical.take(good)
+        summary = outcome.summary
+    timings["expectations_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    digest = _content_hash(table.column("event_id"), canonical)
+    silver = table.sort_by([("ts", "ascending"), ("event_id", "ascending")])
+    count = silver.num_rows
 
     if not replace_worse:
-        _refuse_regression(store, dt, len(events), quarantine, len(values), lateness_days)
-    silver_file = f"{silver_prefix(dt)}part-{digest[:16]}.parquet" if len(events) else None
+        _refuse_regression(store, dt, count, quarantine, len(values), rule)
+    silver_file = f"{silver_prefix(dt)}part-{digest[:16]}.parquet" if count else None
     quarantine_table = quarantine.table()
     quarantine_file = None
     if quarantine_table.num_rows:
@@ -277,7 +386,7 @@ def build_silver(
     manifest = {
         "dt": dt,
         "schema_version": SCHEMA_VERSION,
-        "row_count": len(events),
+        "row_count": count,
         "content_hash": digest,
         "silver_file": silver_file,
         "quarantine_file": quarantine_file,
@@ -285,7 +394,13 @@ def build_silver(
         "duplicates_dropped": duplicates,
         "bronze_rows": len(values),
         "bronze_files": bronze_files,
-        "expectations": outcome.summary,
+        "erased": erased.rows,  # records of erased readers left out (erased_readers: sha256 ids)
+        "erased_readers": sorted(erased.readers),
+        # The lateness rule it was built with; a later build without one keeps it.
+        "lateness_days": rule,
+        "backfill": rule > DEFAULT_LATENESS_DAYS,
+        # The suite's summary, or {} when it was left to validation (great_expectations=False).
+        "expectations": summary,
         "built_at": datetime.now(UTC).isoformat(),
     }
     store.write_atomic(silver_manifest_path(dt), json.dumps(manifest, indent=2, sort_keys=True).encode())
@@ -294,9 +409,10 @@ def build_silver(
     ):
         if stale not in (silver_file, quarantine_file):
             store.delete(stale)
+    timings["write_s"] = time.perf_counter() - clock
     return SilverResult(
         dt=dt,
-        rows=len(events),
+        rows=count,
         content_hash=digest,
         bronze_rows=len(values),
         quarantined=quarantine_table.num_rows,
@@ -304,7 +420,24 @@ def build_silver(
         silver_file=silver_file,
         quarantine_file=quarantine_file,
         manifest=manifest,
+        timings={k: round(v, 3) for k, v in timings.items()},
+        fast_rows=verdict.fast,
     )
+
+
+def _content_hash(event_ids: pa.ChunkedArray | pa.Array, canonical: pa.Array) -> str:
+    """`content_hash` from the canonical encodings: sha256 of them in byte order, each followed
+    by a newline. Every encoding starts `{"event_id":"<uuid>"` and the ids are distinct, so the
+    byte order is the event_id order (cheaper to sort)."""
+    order = pc.sort_indices(event_ids)
+    ordered = canonical.take(order).cast(pa.large_binary())
+    lines = pc.binary_join_element_wise(ordered, pa.scalar(b"\n", pa.large_binary()), pa.scalar(b"", pa.large_binary()))
+    digest = hashlib.sha256()
+    _, offsets, data = lines.buffers()
+    if data is not None and len(lines):
+        start, stop = np.frombuffer(offsets, dtype=np.int64)[[lines.offset, lines.offset + len(lines)]]
+        digest.update(memoryview(data)[start:stop])
+    return digest.hexdigest()
 
 
 def read_manifest(store: LakeStore, dt: date | str) -> dict[str, Any]:

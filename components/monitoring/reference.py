@@ -68,7 +68,7 @@ def window_events(
 def clicked_categories(events: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """The section of every clicked article: what readers are interested in."""
     clicks = events[events["type"].isin(POSITIVE_TYPES)]
-    sections = clicks["article_id"].map(catalog.set_index("article_id")["category"])
+    sections = clicks["article_id"].map(catalog.set_index("article_id")["section"])
     return pd.DataFrame({"category": sections.fillna("unknown").astype(str).to_numpy()})
 
 

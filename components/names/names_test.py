@@ -16,6 +16,9 @@ from components.names import (
     GREEDY,
     IMPRESSION_FIELD,
     VARIANTS,
+    catalogue_channel,
+    catalogue_withdrawn_key,
+    erased_key,
     feedback_bucket_key,
     feedback_seen_key,
     recent_key,
@@ -37,6 +40,9 @@ def test_redis_key_formats() -> None:
     assert feedback_bucket_key("reco:", 480_000) == "reco:fb:480000"
     assert feedback_seen_key("reco:", "e-1") == "reco:fb:seen:e-1"
     assert retrain_cooldown_key("reco:") == "reco:retrain:cooldown"
+    assert catalogue_withdrawn_key("reco:") == "reco:catalogue:withdrawn"
+    assert catalogue_channel("reco:") == "reco:catalogue:changes"
+    assert erased_key("reco:", "ab12") == "reco:erased:ab12"
     assert (IMPRESSION_FIELD, CLICK_FIELD) == ("i:", "c:")
 
 
@@ -55,5 +61,8 @@ def test_keys_of_different_kinds_never_collide() -> None:
         feedback_bucket_key("p:", 1),
         feedback_seen_key("p:", "1"),
         retrain_cooldown_key("p:"),
+        catalogue_withdrawn_key("p:"),
+        catalogue_channel("p:"),
+        erased_key("p:", "1"),
     }
-    assert len(keys) == 5
+    assert len(keys) == 8

@@ -9,6 +9,10 @@ split, the retrain cooldown), so `names_test.py` pins each one.
                                           (hour = event time, hours since the epoch)
     {prefix}fb:seen:{event_id}    string  the event was applied (expires)
     {prefix}retrain:cooldown      string  a retrain started (expires with the cooldown)
+    {prefix}catalogue:withdrawn   zset    article ids taken down or unpublished lately -> when
+    {prefix}erased:{sha256}       string  a reader was erased at (epoch seconds); the feedback
+                                          consumer records no read of theirs from before it
+    {prefix}catalogue:changes     channel pub/sub: {"article_id", "withdrawn"} per change
 
 The feedback Lua script (`components/feedback/counts.py`) builds no key itself: it gets these
 keys as KEYS and the count field (IMPRESSION_FIELD / CLICK_FIELD + article id) as an ARGV.
@@ -47,3 +51,22 @@ def feedback_seen_key(prefix: str, event_id: str) -> str:
 def retrain_cooldown_key(prefix: str) -> str:
     """Held while a drift-triggered retrain is cooling down (components.monitoring.actions)."""
     return f"{prefix}retrain:cooldown"
+
+
+def catalogue_withdrawn_key(prefix: str) -> str:
+    """Articles withdrawn lately (taken down, unpublished), scored by when: what a recommend
+    replica that (re)connects loads before the next catalogue snapshot covers them."""
+    return f"{prefix}catalogue:withdrawn"
+
+
+def catalogue_channel(prefix: str) -> str:
+    """The pub/sub channel the catalogue consumer pushes withdrawals and returns on
+    (components.lake.catalogue_ingest -> components.serving)."""
+    return f"{prefix}catalogue:changes"
+
+
+def erased_key(prefix: str, user_hash: str) -> str:
+    """The marker of an erased reader, by the sha256 of their id (components.erasure): the
+    feedback consumer checks it before recording a read, so a replay cannot bring back the
+    recent reads the erasure deleted."""
+    return f"{prefix}erased:{user_hash}"

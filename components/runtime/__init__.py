@@ -7,6 +7,7 @@ from components.runtime.processes import (
     EventSender,
     ServiceProcess,
     committed_total,
+    post_articles,
     post_events,
     wait_ready,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "committed_total",
     "free_port",
     "is_listening",
+    "post_articles",
     "post_events",
     "tansu_binary",
     "wait_ready",

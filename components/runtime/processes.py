@@ -165,6 +165,28 @@ async def post_events(
     return await EventSender(url, batch=batch, concurrency=concurrency, rate=rate).send(events)
 
 
+async def post_articles(
+    url: str, articles: list[dict[str, Any]], token: str, *, batch: int = 200, timeout_s: float = 30.0
+) -> int:
+    """POST `articles` (articles.v1 objects) to a collector's `/articles` as the CMS does, with
+    its bearer token, retrying what got a 503; returns how many were accepted. Raises on a
+    rejected article (a simulated catalogue must satisfy the contract)."""
+    accepted = 0
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        for start in range(0, len(articles), batch):
+            body = orjson.dumps(articles[start : start + batch])
+            for attempt in range(20):
+                response = await client.post(url, content=body, headers=headers)
+                if response.status_code != 503:
+                    break
+                await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+            if response.status_code != 202:
+                raise RuntimeError(f"POST {url} answered {response.status_code}: {response.text[:500]}")
+            accepted += int(response.json()["accepted"])
+    return accepted
+
+
 async def committed_total(settings: KafkaSettings, group_id: str, topic: str, partitions: int) -> int:
     """Sum of a consumer group's committed offsets on `topic`: how many records it made durable."""
     consumer = new_consumer(settings, group_id)

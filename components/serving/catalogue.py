@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 NEVER = np.inf
 
@@ -83,7 +84,11 @@ class Catalogue:
 
     @classmethod
     def from_table(cls, table: pa.Table, *, now_s: float, rule: PopularityRule | None = None) -> Catalogue:
-        """From the lake's catalogue table (components/lake/catalog.py)."""
+        """From the lake's catalogue table (components/lake/catalog.py): its published
+        articles (an unpublished one is not recommendable; a deleted one is not in it)."""
+        if "status" in table.column_names:
+            table = table.filter(pc.equal(table.column("status"), "published"))
+        section = "section" if "section" in table.column_names else "category"  # a pre-articles.v1 cache
 
         def seconds(column: str) -> list[float | None]:
             values = table.column(column).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
@@ -93,7 +98,7 @@ class Catalogue:
             table.column("article_id").to_pylist(),
             [s if s is not None else 0.0 for s in seconds("published_at")],
             seconds("expires_at"),
-            table.column("category").to_pylist(),
+            table.column(section).to_pylist(),
             now_s=now_s,
             rule=rule,
         )
@@ -125,6 +130,15 @@ class Catalogue:
         views = np.where(known, old.views_24h[take] if len(old) else 0.0, 0.0)
         ctr = np.where(known, old.ctr_24h[take] if len(old) else np.nan, np.nan)
         return replace(self, views_24h=views, ctr_24h=ctr).reranked(now_s, rule or PopularityRule())
+
+    def without(self, article_ids: Iterable[str], *, now_s: float, rule: PopularityRule | None = None) -> Catalogue:
+        """A copy where `article_ids` (withdrawn: taken down, unpublished) are never live."""
+        rows = [i for i in (self.index.get(a) for a in article_ids) if i is not None]
+        if not rows:
+            return self
+        expires = self.expires_s.copy()
+        expires[rows] = -NEVER
+        return replace(self, expires_s=expires).reranked(now_s, rule or PopularityRule())
 
     def reranked(self, now_s: float, rule: PopularityRule) -> Catalogue:
         scores = rule.scores(self.views_24h, now_s - self.published_s)

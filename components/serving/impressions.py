@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from components.events import Event, EventType
-from components.events.schema import IMPRESSION_REQUIRED
+from components.events.schema import IMPRESSION_REQUIRED, IMPRESSION_UNKNOWABLE
 from components.streaming import BrokerUnavailableError, EventProducer
 
 log = logging.getLogger("reco.serving.impressions")
@@ -38,7 +38,9 @@ def _check_members() -> None:
     written = set(OWN_MEMBERS + SHARED_MEMBERS)
     unknown = written - set(Event.model_fields)
     required = {name for name, info in Event.model_fields.items() if info.is_required()}
-    missing = (required | set(IMPRESSION_REQUIRED)) - written
+    # reco's own impressions always carry what a foreign system's may lack (the model version,
+    # the propensity): off-policy evaluation trusts only these.
+    missing = (required | set(IMPRESSION_REQUIRED) | set(IMPRESSION_UNKNOWABLE)) - written
     if unknown or missing:
         raise RuntimeError(
             f"impression encoder out of step with events.v1: unknown {unknown}, missing {missing}"

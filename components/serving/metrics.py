@@ -120,6 +120,11 @@ class ServingMetrics:
         self.canary_share = Gauge(
             "reco_canary_share", "Share of users routed to the canary", registry=r, multiprocess_mode="max"
         )
+        self.withdrawn = Counter(
+            "reco_catalogue_withdrawn_articles",
+            "Articles withdrawn (taken down, unpublished) as pushed by the catalogue consumer",
+            registry=r,
+        )
         self.catalogue_live = Gauge(
             "reco_catalogue_live_articles",
             "Live articles in the catalogue",

@@ -8,10 +8,27 @@ from typing import Any
 from components.config.settings import ServingSettings
 from components.edge.openapi import OPS_PORT_NOTE, document, health_paths, json_body, json_response, ref
 from components.events.jsonschema import context_json_schema
-from components.events.schema import IDENTIFIER_PATTERN
+from components.events.schema import IDENTIFIER_MAX_LEN, IDENTIFIER_PATTERN
 from components.serving.schema import REQUEST_CONTEXT_MAX_KEYS
 
 IDENTIFIER = {"type": "string", "pattern": IDENTIFIER_PATTERN}
+# The answer of DELETE /users/{user_id} (components.erasure.ErasureResult).
+ERASURE_RESULT = {
+    "type": "object",
+    "required": [
+        "user_hash", "erased_at", "tombstone", "redis_keys_deleted", "online_store", "online_rows_deleted",
+        "pending",
+    ],
+    "properties": {
+        "user_hash": {"type": "string", "description": "sha256 of the reader id (logs name the reader so)."},
+        "erased_at": {"type": "string", "format": "date-time"},
+        "tombstone": {"type": "string", "description": "The tombstone's path in the lake."},
+        "redis_keys_deleted": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "online_store": {"type": "string", "enum": ["redis", "sqlite"]},
+        "online_rows_deleted": {"type": "integer", "minimum": 0},
+        "pending": {"type": "array", "items": {"type": "string"}},
+    },
+}  # fmt: skip
 
 
 def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
@@ -114,6 +131,36 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
                 "responses": {
                     "200": json_response("The rollout state", {"type": "object"}),
                     "422": json_response("A bad share", invalid),
+                    **admin_refusals,
+                },
+            }
+        },
+        "/users/{user_id}": {
+            "delete": {
+                "summary": "Erase a reader (the right to be forgotten)",
+                "operationId": "eraseUser",
+                "description": (
+                    "Records the reader's tombstone in the lake (silver builds and training leave "
+                    "their earlier events out from then on) and deletes their Redis state: recent "
+                    "reads and online feature row. The lake files, Kafka and the models catch up "
+                    "later (`pending`; docs/operations.md, Erasure). Idempotent. " + OPS_PORT_NOTE
+                ),
+                "security": admin,
+                "parameters": [
+                    {
+                        "name": "user_id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The reader (printable ASCII, 1-128 characters, as in events.v1).",
+                        "schema": {**IDENTIFIER, "minLength": 1, "maxLength": IDENTIFIER_MAX_LEN},
+                    }
+                ],
+                "responses": {
+                    "200": json_response("What was erased, and what propagates later", ERASURE_RESULT),
+                    "422": json_response("The id breaks the reader id rules (field `user_id`)", invalid),
+                    "503": json_response(
+                        "Redis or the lake failed: retry (every step is idempotent)", refused
+                    ),
                     **admin_refusals,
                 },
             }

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -45,7 +46,17 @@ from components.feedback.recent import read_recent
 from components.lake import LakeStore
 from components.lake.catalog import catalog_version, read_catalog
 from components.logs import bind_request
-from components.names import CANARY, CHALLENGER, CHAMPION, EXPLORE, FALLBACK, GREEDY, recent_key
+from components.names import (
+    CANARY,
+    CHALLENGER,
+    CHAMPION,
+    EXPLORE,
+    FALLBACK,
+    GREEDY,
+    catalogue_channel,
+    catalogue_withdrawn_key,
+    recent_key,
+)
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.impressions import ImpressionLog, impression_records
@@ -118,6 +129,10 @@ class RecommendService:
         self.degraded: dict[str, str] = {}
         self._redis_retry_at = 0.0
         self._catalogue_version: str | None = None
+        # Articles withdrawn (taken down, unpublished) as the catalogue consumer pushed them,
+        # id -> when: kept out of every catalogue until a snapshot without them is read.
+        self.withdrawn: dict[str, float] = {}
+        self._refreshes: set[asyncio.Future[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
         # One load per version at a time: a slow download goes on in the background and the
@@ -160,6 +175,7 @@ class RecommendService:
             loops.append((self.refresh_exploration, self.exploration.refresh_s))
         self._tasks = [asyncio.create_task(self._every(fn, s)) for fn, s in loops]
         self._tasks.append(asyncio.create_task(self.impressions.run()))
+        self._tasks.append(asyncio.create_task(self.listen_catalogue()))
         _freeze_heap()
 
     async def stop(self) -> None:
@@ -217,7 +233,63 @@ class RecommendService:
             table = await asyncio.to_thread(pq.read_table, cache)
         catalogue = Catalogue.from_table(table, now_s=now, rule=self.rule)
         # Keep the item features until the next item refresh fills the new articles in.
-        self._swap_catalogue(catalogue.with_features_of(self.catalogue, now_s=now, rule=self.rule))
+        catalogue = catalogue.with_features_of(self.catalogue, now_s=now, rule=self.rule)
+        self._swap_catalogue(catalogue.without(self.withdrawn, now_s=now, rule=self.rule))
+
+    async def listen_catalogue(self) -> None:
+        """Withdrawals pushed by the catalogue consumer, applied as they come (a takedown leaves
+        /recommend within a second or two, not at the next catalogue read). On every
+        (re)connection: subscribe, then load the recent withdrawals, so none falls in between."""
+        prefix = self.settings.redis.key_prefix
+        while True:
+            client = AsyncRedis.from_url(self.settings.redis.url, socket_connect_timeout=5)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(catalogue_channel(prefix))
+                    since = time.time() - 86_400
+                    recent = await client.zrangebyscore(catalogue_withdrawn_key(prefix), since, "+inf", withscores=True)
+                    self.withdraw({member.decode(): score for member, score in recent})
+                    self._flag("catalogue_push", None)
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            self.apply_catalogue_push(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: the periodic catalogue read still applies changes
+                self._flag("catalogue_push", f"catalogue push channel unavailable: {exc!r}")
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    def apply_catalogue_push(self, data: bytes | str) -> None:
+        """One pushed message: a list of {"article_id", "withdrawn"}."""
+        try:
+            changes = orjson.loads(data)
+            gone = {str(c["article_id"]): time.time() for c in changes if c["withdrawn"]}
+            back = [str(c["article_id"]) for c in changes if not c["withdrawn"]]
+        except (orjson.JSONDecodeError, TypeError, KeyError) as exc:
+            log.warning("ignoring a malformed catalogue push (%r)", exc)
+            return
+        self.withdraw(gone)
+        if back:
+            for article in back:
+                self.withdrawn.pop(article, None)
+            self._catalogue_version = None  # re-read the snapshot now: it holds them again
+            task = asyncio.ensure_future(self.refresh_catalogue())
+            self._refreshes.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(self._refreshes.discard)
+
+    def withdraw(self, articles: dict[str, float]) -> None:
+        if not articles:
+            return
+        self.withdrawn.update(articles)
+        cutoff = time.time() - 86_400
+        self.withdrawn = {a: at for a, at in self.withdrawn.items() if at >= cutoff}
+        now = self.clock()
+        self._swap_catalogue(self.catalogue.without(articles, now_s=now, rule=self.rule))
+        self.metrics.withdrawn.inc(len(articles))
 
     def _swap_catalogue(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from components.config import KafkaSettings
 from components.simulator.sinks import produce_to_kafka, write_catalogue_jsonl, write_day_jsonl
 from components.simulator.traffic import DayTraffic, TrafficGenerator
@@ -59,11 +61,12 @@ def simulate_to_files(world: World, out_dir: Path, on_day: DayCallback | None = 
 async def simulate_to_kafka(
     world: World, kafka: KafkaSettings | str, topic: str, on_day: DayCallback | None = None
 ) -> SimulationSummary:
-    """Produce every event to `topic` (key = user_id, acks=all); returns once all are
-    acknowledged. `kafka`: the settings (TLS, SASL) or a plain bootstrap address."""
+    """Produce the catalogue to the articles topic first, as a CMS would (key = article id),
+    then every event to `topic` (key = user_id, acks=all); returns once all are acknowledged.
+    `kafka`: the settings (TLS, SASL) or a plain bootstrap address."""
     from aiokafka import AIOKafkaProducer
 
-    from components.streaming import client_options
+    from components.streaming import client_options, ensure_topics
 
     settings = KafkaSettings(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
     producer = AIOKafkaProducer(
@@ -72,9 +75,16 @@ async def simulate_to_kafka(
         linger_ms=20,
         max_batch_size=512 * 1024,
     )
+    await ensure_topics(settings, [settings.articles_topic])
     await producer.start()
     summary = SimulationSummary()
     try:
+        articles = [
+            await producer.send(settings.articles_topic, orjson.dumps(record), key=str(record["article_id"]).encode())
+            for record in world.catalogue.records()
+        ]
+        for future in articles:
+            await future
         for traffic in TrafficGenerator(world).days():
             sent = await produce_to_kafka(producer, topic, traffic.events)
             if sent != len(traffic.events):

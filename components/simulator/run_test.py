@@ -4,6 +4,7 @@ from pathlib import Path
 import orjson
 
 from components.events import decode_event
+from components.events.articles import validate_article
 from components.simulator import World, WorldConfig, simulate_to_files
 from components.simulator.sinks import read_jsonl
 
@@ -31,5 +32,6 @@ def test_files_hold_every_event_of_every_day(tmp_path: Path) -> None:
         decode_event(line, now=datetime(2026, 4, 9, tzinfo=UTC))
     articles = [orjson.loads(line) for line in read_jsonl(tmp_path / "articles.jsonl")]
     assert len(articles) == len(tiny_world().catalogue)
-    assert {"article_id", "category", "published_at", "expires_at", "read_time_s"} == set(articles[0])
+    assert {"article_id", "title", "section", "tags", "url", "published_at", "status"} <= set(articles[0])
+    assert [validate_article(a).article_id for a in articles] == tiny_world().catalogue.ids
     assert summary.as_dict()["events"] == summary.events

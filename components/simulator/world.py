@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from components.events.articles import Article, validate_article
+
 CATEGORIES: tuple[str, ...] = (
     "news",
     "politics",
@@ -119,17 +121,58 @@ class Catalogue:
         return np.flatnonzero((self.published_at <= at) & (self.expires_at > at))
 
     def records(self) -> list[dict[str, object]]:
-        """JSON-ready article metadata (what a CMS would export)."""
-        return [
-            {
-                "article_id": self.ids[i],
-                "category": CATEGORIES[int(self.category[i])],
-                "published_at": _iso(float(self.published_at[i])),
-                "expires_at": _iso(float(self.expires_at[i])),
-                "read_time_s": round(float(self.read_time_s[i]), 1),
-            }
-            for i in range(len(self.ids))
-        ]
+        """The articles as a CMS sends them (`articles.v1` JSON objects): a headline, a
+        standfirst and tags that name the section and one of its topics (what a content model
+        can read), a URL, and the publication times. Drawn from the article's id and section
+        only, so the simulated traffic does not change with them."""
+        out: list[dict[str, object]] = []
+        for i, article_id in enumerate(self.ids):
+            section = CATEGORIES[int(self.category[i])]
+            pick = int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "little")
+            topic = TOPICS[section][pick % len(TOPICS[section])]
+            angle = ANGLES[(pick // 7) % len(ANGLES)]
+            published = _iso(float(self.published_at[i]))
+            out.append(
+                {
+                    "article_id": article_id,
+                    "title": f"{angle.capitalize()} {topic}: what readers of {section} need to know",
+                    "abstract": f"A {section} story on {topic}, {angle}.",
+                    "url": f"https://news.example/{section}/{article_id}",
+                    "section": section,
+                    "tags": [section, topic.replace(" ", "-")],
+                    "authors": [f"desk-{section}"],
+                    "language": "en",
+                    "published_at": published,
+                    "updated_at": published,
+                    "expires_at": _iso(float(self.expires_at[i])),
+                    "status": "published",
+                    "read_time_s": max(1, round(float(self.read_time_s[i]))),
+                }
+            )
+        return out
+
+    def articles(self, *, now: datetime | None = None) -> list[Article]:
+        """The records validated with the `articles.v1` contract (at `now`, the receiver's clock:
+        default the wall clock; a world that ends in the future needs its own end)."""
+        return [validate_article(record, now=now) for record in self.records()]
+
+
+# Topics within each section and angles of a story: the words of simulated headlines.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "news": ("local council", "weather", "transport", "courts"),
+    "politics": ("elections", "parliament", "foreign policy", "budget"),
+    "business": ("markets", "startups", "energy prices", "jobs"),
+    "tech": ("artificial intelligence", "smartphones", "cybersecurity", "open source"),
+    "science": ("space", "climate", "genetics", "physics"),
+    "health": ("nutrition", "vaccines", "mental health", "hospitals"),
+    "sports": ("football", "tennis", "cycling", "athletics"),
+    "culture": ("cinema", "books", "music", "theatre"),
+    "travel": ("city breaks", "rail journeys", "islands", "mountains"),
+    "food": ("recipes", "restaurants", "wine", "baking"),
+    "opinion": ("editorials", "letters", "columns", "debate"),
+    "lifestyle": ("fashion", "homes", "gardening", "relationships"),
+}
+ANGLES: tuple[str, ...] = ("the latest on", "a closer look at", "five things about", "the debate over", "inside")
 
 
 @dataclass

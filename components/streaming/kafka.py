@@ -130,8 +130,8 @@ class EventProducer:
             if producer is not None:
                 await producer.stop()
 
-    async def send_raw(self, topic: str, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
-        """Send (key, value) pairs and wait for every acknowledgement."""
+    async def send_raw(self, topic: str, messages: Sequence[tuple[bytes | None, bytes | None]]) -> None:
+        """Send (key, value) pairs and wait for every acknowledgement (a None value: a tombstone)."""
 
         async def send(producer: AIOKafkaProducer, futures: list[asyncio.Future[Any]]) -> None:
             for key, value in messages:
@@ -381,6 +381,12 @@ async def rewind_restarted_partitions(consumer: AIOKafkaConsumer) -> list[TopicP
     return rewound
 
 
+def topic_configs(settings: KafkaSettings, name: str) -> dict[str, str]:
+    """The configs reco creates a topic with: the catalogue is compacted (the latest state of
+    every article stays, a takedown's tombstone until consumers have seen it)."""
+    return {"cleanup.policy": "compact"} if name == settings.articles_topic else {}
+
+
 async def ensure_topics(
     settings: KafkaSettings,
     names: Sequence[str],
@@ -413,7 +419,10 @@ async def ensure_topics(
                 await admin.create_topics(
                     [
                         NewTopic(
-                            name, num_partitions=partitions, replication_factor=settings.replication_factor
+                            name,
+                            num_partitions=partitions,
+                            replication_factor=settings.replication_factor,
+                            topic_configs=topic_configs(settings, name),
                         )
                         for name in missing
                     ]

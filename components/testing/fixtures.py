@@ -59,14 +59,22 @@ class Topics:
     events: str
     dead_letter: str
     partitions: int
+    articles: str = "articles.v1"
 
 
 @pytest.fixture
 def kafka_topics(kafka_broker: TansuBroker) -> Topics:
     suffix = uuid.uuid4().hex[:10]
-    topics = Topics(events=f"events.v1.{suffix}", dead_letter=f"events.dlq.v1.{suffix}", partitions=3)
-    kafka = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers)
-    asyncio.run(ensure_topics(kafka, [topics.events, topics.dead_letter], partitions=topics.partitions))
+    topics = Topics(
+        events=f"events.v1.{suffix}",
+        dead_letter=f"events.dlq.v1.{suffix}",
+        partitions=3,
+        articles=f"articles.v1.{suffix}",
+    )
+    # Created as reco creates them (the articles topic compacted).
+    kafka = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers, articles_topic=topics.articles)
+    names = [topics.events, topics.dead_letter, topics.articles]
+    asyncio.run(ensure_topics(kafka, names, partitions=topics.partitions))
     return topics
 
 
@@ -136,6 +144,7 @@ def reco_settings(
             "bootstrap_servers": kafka_broker.bootstrap_servers,
             "events_topic": kafka_topics.events,
             "dead_letter_topic": kafka_topics.dead_letter,
+            "articles_topic": kafka_topics.articles,
             "session_timeout_ms": 2_000,
         },
         redis={"url": redis_ns.url, "key_prefix": redis_ns.prefix},

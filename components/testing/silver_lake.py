@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 from components.features import compute_features
+from components.features.build import catalog_as_of
 from components.features.store import write_sources
 from components.lake import LakeStore
-from components.lake.catalog import read_catalog, write_catalog
+from components.lake.catalog import upsert_articles
 from components.lake.silver import build_silver, load_silver_frame
 from components.simulator import DayTraffic, TrafficGenerator, World, WorldConfig
 from components.testing.lake import write_bronze
@@ -26,7 +27,7 @@ def land_day(store: LakeStore, traffic: DayTraffic, first_offset: int) -> int:
 def build_simulated_lake(store: LakeStore, config: WorldConfig) -> list[str]:
     """Simulate `config`, land it as bronze, build silver for each day; returns the dates."""
     world = World.build(config)
-    write_catalog(store, world.catalogue.records())
+    upsert_articles(store, world.catalogue.articles(now=config.end))
     offset, dates = 0, []
     for day in TrafficGenerator(world).days():
         offset = land_day(store, day, offset)
@@ -39,4 +40,5 @@ def write_feature_sources(store: LakeStore, dates: list[str]) -> None:
     (without applying or materializing: for tests of what reads the feature files)."""
     events, _ = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts", "dwell_ms"])
     events["dwell_ms"] = events["dwell_ms"].astype("float64")
-    write_sources(store, compute_features(events, read_catalog(store).to_pandas()))
+    until = events["ts"].max().ceil("h").to_pydatetime()
+    write_sources(store, compute_features(events, catalog_as_of(store, until)))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from mlflow import MlflowClient
 
 from components.config import Settings
 from components.features.store import feature_view_versions
+from components.lake.silver import read_manifest
 from components.lake.store import LakeStore
+from components.lake.tombstones import erased_users, user_hash
 from components.monitoring.reference import build_reference, save_reference
 from components.names import CHAMPION
 from components.registry.gate import GateDecision, apply_gate
@@ -181,6 +184,12 @@ def describe_lineage(settings: Settings, version: str) -> dict[str, Any]:
         "run_id": mv.run_id,
         "run_name": run.info.run_name if run else None,
         "experiment_id": run.info.experiment_id if run else None,
+        # When the version was registered: readers erased after it were in its training data.
+        "registered_at": (
+            datetime.fromtimestamp(mv.creation_timestamp / 1000, tz=UTC).isoformat()
+            if mv.creation_timestamp
+            else None
+        ),
         "gate": mv.tags.get("reco.gate"),
         "gate_reason": mv.tags.get("reco.gate.reason"),
         "metrics": dict(run.data.metrics) if run else {},
@@ -197,51 +206,96 @@ class Reproduction:
     reproduced: dict[str, float]
     differences: dict[str, float]
     reason: str
+    # Readers erased since the version was trained whose events its snapshot held: it can no
+    # longer include them (erasure wins over reproducibility). sha256 of the ids, never the ids.
+    erased_readers: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class _Erasure:
+    readers: list[str]  # hashed readers erased after training, with events in the snapshot
+    rebuilt: list[str]  # changed dates whose rebuild left erased readers out
+    unexplained: dict[str, tuple[str, str | None]]  # changed dates erasure does not explain
+
+
+def _erasure_since(
+    store: LakeStore,
+    snapshot: Snapshot,
+    changed: dict[str, tuple[str, str | None]],
+    trained_at: datetime | None,
+) -> _Erasure:
+    """Which readers erased since training the snapshot had (left out of partitions not rebuilt
+    yet, or named by the manifests of partitions rebuilt without them)."""
+    later = {user_hash(u) for u, at in erased_users(store).items() if trained_at is None or at > trained_at}
+    present = set(snapshot.erased)
+    rebuilt, unexplained = [], {}
+    for dt, hashes in changed.items():
+        named = set(read_manifest(store, dt).get("erased_readers") or []) if hashes[1] else set()
+        if named:
+            rebuilt.append(dt)
+            present |= named
+        else:
+            unexplained[dt] = hashes
+    return _Erasure(sorted(present & later), sorted(rebuilt), unexplained)
+
+
 def reproduce(settings: Settings, store: LakeStore, version: str, *, tolerance: float = 1e-6) -> Reproduction:
     """Rebuild `version` from its recorded silver snapshot, kind, params and seed, and compare
-    the evaluation metrics with the recorded ones."""
+    the evaluation metrics with the recorded ones.
+
+    Erasure wins over reproducibility: the rebuild leaves erased readers out. When readers
+    erased since the version was trained had events in its snapshot, the answer names them
+    (hashed) and is not a match; partitions rebuilt only to drop erased readers are not
+    reported as an unexplained change of the snapshot."""
     info = describe_lineage(settings, version)
     lineage = Lineage(**{k: info[k] for k in Lineage.__dataclass_fields__})
     recorded = {m: float(info["metrics"][m]) for m in REPRODUCIBLE_METRICS if m in info["metrics"]}
+    trained_at = datetime.fromisoformat(info["registered_at"]) if info.get("registered_at") else None
     snapshot = load_snapshot(store, sorted(lineage.silver_hashes))
     changed = {
         dt: (want, snapshot.silver_hashes.get(dt))
         for dt, want in lineage.silver_hashes.items()
         if snapshot.silver_hashes.get(dt) != want
     }
-    if changed:
+    erasure = _erasure_since(store, snapshot, changed, trained_at)
+    erased = erasure.readers
+    lost = (
+        f"{len(erased)} reader(s) erased since this version was trained can no longer be included "
+        f"(erasure wins over reproducibility; sha256 ids: {', '.join(erased)})"
+        if erased
+        else ""
+    )
+
+    def answer(
+        matched: bool, reproduced: dict[str, float], differences: dict[str, float], why: str
+    ) -> Reproduction:
+        reason = f"{lost}; {why}" if lost else why
         return Reproduction(
-            str(version),
-            False,
-            False,
-            recorded,
-            {},
-            {},
-            f"silver snapshot changed since training: {json.dumps(changed)}",
+            str(version), matched, not changed, recorded, reproduced, differences, reason, erased
+        )
+
+    if erasure.unexplained:
+        return answer(
+            False, {}, {}, f"silver snapshot changed since training: {json.dumps(erasure.unexplained)}"
         )
     result = evaluate_candidate(snapshot, Candidate(lineage.kind, lineage.params), seed=lineage.seed)
     if result.cutoff != lineage.train_cutoff:
-        return Reproduction(
-            str(version),
-            False,
-            True,
-            recorded,
-            {},
-            {},
-            f"cutoff {result.cutoff} != recorded {lineage.train_cutoff}",
-        )
+        return answer(False, {}, {}, f"cutoff {result.cutoff} != recorded {lineage.train_cutoff}")
     reproduced = {m: float(result.metrics[m]) for m in recorded}
     differences = {m: abs(reproduced[m] - recorded[m]) for m in recorded}
     worst = max(differences.values(), default=0.0)
-    matched = bool(recorded) and worst <= tolerance
-    reason = (
-        f"all {len(recorded)} metrics match within {tolerance}"
-        if matched
-        else f"largest difference {worst:.3g} exceeds {tolerance}" if recorded else "no metrics were recorded"
-    )
-    return Reproduction(str(version), matched, True, recorded, reproduced, differences, reason)
+    matched = bool(recorded) and worst <= tolerance and not erased
+    if erased:
+        why = f"rebuilt without them: largest metric difference {worst:.3g}"
+    elif matched:
+        why = f"all {len(recorded)} metrics match within {tolerance}"
+    else:
+        why = (
+            f"largest difference {worst:.3g} exceeds {tolerance}" if recorded else "no metrics were recorded"
+        )
+    if erasure.rebuilt:
+        why += f" (silver dates rebuilt since training to leave erased readers out: {', '.join(erasure.rebuilt)})"
+    return answer(matched, reproduced, differences, why)

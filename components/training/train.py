@@ -4,6 +4,10 @@ Positive interactions are clicks. The evaluated model is fit on the events befor
 day (UTC) and judged on that day's clicks of users it knows: no event from the test day leaks
 into its training. The model that is registered is then refit on every day, with the same
 kind, params and seed, so tomorrow's traffic is served by a model that saw today.
+
+Erased readers (components/lake/tombstones.py) are left out of every snapshot: silver
+partitions built before an erasure still hold their events until they are rebuilt
+(`pipelines/erasure/main.py apply`), and a training run must not wait for that.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from components.evaluation.metrics import ranking_metrics
 from components.evaluation.splits import time_split
@@ -22,6 +27,7 @@ from components.events.schema import POSITIVE_TYPES
 from components.lake.layout import SILVER
 from components.lake.silver import load_silver_frame, silver_dates
 from components.lake.store import LakeStore
+from components.lake.tombstones import Erased, erased_rows, erased_users, user_hash
 from components.models.base import Recommender
 from components.models.fit import Interactions, build_interactions, fit_model
 
@@ -47,24 +53,41 @@ class Snapshot:
     interactions: pd.DataFrame  # user_id, article_id, ts
     silver_hashes: dict[str, str]
     catalogue_size: int
+    # Erased readers whose events the partitions still held and the snapshot left out:
+    # sha256 of the reader id -> events dropped (never the raw id).
+    erased: dict[str, int] = field(default_factory=dict)
 
     @property
     def dates(self) -> list[str]:
         return sorted(self.silver_hashes)
 
 
+def drop_erased_events(events: pd.DataFrame, erased: Erased) -> tuple[pd.DataFrame, dict[str, int]]:
+    """`events` (silver columns, with `received_at`) without the erased readers' events
+    received before their erasure; and the events dropped per hashed reader id."""
+    if not erased or events.empty:
+        return events, {}
+    mask = erased_rows(pa.Table.from_pandas(events[["user_id", "received_at"]], preserve_index=False), erased)
+    if not mask.any():
+        return events, {}
+    dropped = {user_hash(str(u)): int(n) for u, n in events.loc[mask, "user_id"].value_counts().items()}
+    return events.loc[~mask].reset_index(drop=True), dict(sorted(dropped.items()))
+
+
 def load_snapshot(store: LakeStore, dates: Sequence[str] | None = None) -> Snapshot:
+    """The clicks of the silver partitions of `dates` (all by default), erased readers left out."""
     dates = list(dates) if dates is not None else silver_dates(store)
     if not dates:
         raise FileNotFoundError(f"no silver partitions under {store.uri(SILVER)}: build silver first")
-    events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts"])
+    events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts", "received_at"])
+    events, erased = drop_erased_events(events, erased_users(store))
     catalogue_size = int(events["article_id"].nunique()) if len(events) else 0
     clicks = events[events["type"].isin(POSITIVE_TYPES)][["user_id", "article_id", "ts"]].reset_index(
         drop=True
     )
     if clicks.empty:
         raise ValueError(f"silver dates {dates} hold no {sorted(POSITIVE_TYPES)} events to train on")
-    return Snapshot(interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size)
+    return Snapshot(interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size, erased=erased)
 
 
 def _to_matrix(frame: pd.DataFrame) -> Interactions:

@@ -4,7 +4,9 @@
 Replays events.v1 from the start of the topic up to where it stood when the readout began
 (producers may keep writing), joins each click to its impression (request id, position), and prints the CTR per group with a Wilson interval and each group against the
 control with a two-proportion z-test. With `--explore-share`, also the off-policy (SNIPS and
-IPS) estimate of the exploring arm's CTR from both arms' logs. The last line is JSON.
+IPS) estimate of the exploring arm's CTR from both arms' logs; impressions of unknown
+propensity (logged by another system) are skipped by it and counted (`unknown_propensity`).
+The last line is JSON.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import load_settings
-from components.evaluation.experiment import group_counts, readout
-from components.evaluation.logged import JOINED, ImpressionJoin, LoggedImpressions, exploring_policy_odds
-from components.evaluation.off_policy import ips, snips
+from components.evaluation.experiment import group_counts, off_policy_explore_ctr, readout
+from components.evaluation.logged import JOINED, ImpressionJoin, LoggedImpressions
 from components.events.schema import POSITIVE_TYPES
 from components.events.time import TimestampError, parse_timestamp
 from components.names import CHAMPION, GREEDY
@@ -52,14 +53,11 @@ def report(logged: LoggedImpressions, by: str, control: str, alpha: float,
         "control": control,
         "impressions": len(logged),
         "orphan_clicks": logged.orphan_clicks,
+        "unknown_propensity": logged.unknown_propensity,
         "groups": [g.as_dict() for g in groups],
     }
     if explore_share is not None:
-        target, logging = exploring_policy_odds(logged, explore_share)
-        result["off_policy_explore_ctr"] = {
-            "snips": snips(logged.clicked, target, logging).as_dict(),
-            "ips": ips(logged.clicked, target, logging).as_dict(),
-        }
+        result["off_policy_explore_ctr"] = off_policy_explore_ctr(logged, explore_share)
     return result
 
 
@@ -130,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         console.print(
             f"exploring arm, SNIPS from both arms' logs: {s['value']:.4f} ({s['ci_low']:.4f}-{s['ci_high']:.4f})"
         )
+        skipped = result["off_policy_explore_ctr"]["skipped_unknown_propensity"]
+        if skipped:
+            console.print(
+                f"[yellow]note:[/yellow] {skipped:,} impressions of unknown propensity (logged by another "
+                "system) were skipped by the off-policy estimate"
+            )
     print(json.dumps(result))
     return 0
 

@@ -48,6 +48,11 @@ def test_readout_reports_each_arm_from_the_stream(
     events, truth = logged_traffic()
     events.append({"event_id": str(uuid.uuid4()), "type": "view", "user_id": "u1", "article_id": "a1",
                    "ts": "2026-11-20T08:00:10+00:00"})  # fmt: skip
+    # impressions another system logged: no propensity, no model version (the contract's unknown)
+    for position in range(5):
+        events.append({"event_id": str(uuid.uuid4()), "type": "impression", "user_id": "x1", "article_id": "a1",
+                       "ts": "2026-11-20T08:00:00+00:00", "request_id": "foreign", "position": position,
+                       "propensity": None})  # fmt: skip
 
     async def produce() -> None:
         producer = EventProducer(reco_settings.kafka)
@@ -64,7 +69,8 @@ def test_readout_reports_each_arm_from_the_stream(
     assert main(["--explore-share", "0.5"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     groups = {g["group"]: g for g in result["groups"]}
-    assert [g["group"] for g in result["groups"]] == ["greedy", "explore"]
+    assert [g["group"] for g in result["groups"]] == ["greedy", "-", "explore"]
+    assert groups["-"]["impressions"] == 5 and result["unknown_propensity"] == 5
     for arm, (n, clicks) in truth.items():
         assert (groups[arm]["impressions"], groups[arm]["clicks"]) == (n, clicks)
         assert groups[arm]["users"] == 97 and groups[arm]["ctr"] == round(clicks / n, 6)
@@ -72,5 +78,8 @@ def test_readout_reports_each_arm_from_the_stream(
     assert result["malformed_records"] == 1 and result["orphan_clicks"] == 0
     snips = result["off_policy_explore_ctr"]["snips"]
     assert snips["ci_low"] < snips["value"] < snips["ci_high"]
+    # the off-policy estimate skips them (and says so) instead of reading their propensity as 1
+    assert snips["skipped_unknown_propensity"] == 5 and snips["n"] == sum(n for n, _ in truth.values())
+    assert result["off_policy_explore_ctr"]["skipped_unknown_propensity"] == 5
     # a window with nothing in it is an error, said plainly
     assert main(["--since", "2030-01-01T00:00:00Z"]) == 1

@@ -1,5 +1,6 @@
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -8,7 +9,8 @@ import pytest
 from components.config import load_settings
 from components.features.store import feature_store
 from components.lake import LakeStore
-from components.lake.catalog import write_catalog
+from components.events.articles import validate_article
+from components.lake.catalog import upsert_articles
 from components.lake.silver import build_silver
 from components.testing.lake import write_bronze
 from components.testing.services import RedisNamespace
@@ -25,9 +27,11 @@ def test_builds_features_from_silver_and_records_lineage(
     monkeypatch.setenv("RECO_REDIS__URL", redis_ns.url)
     monkeypatch.setenv("RECO_FEATURES__PROJECT", f"reco_test_{uuid.uuid4().hex[:8]}")
     store = LakeStore(str(tmp_path / "lake"))
-    write_catalog(
-        store, [{"article_id": "a1", "category": "tech", "published_at": "2026-11-01T08:00:00+00:00"}]
-    )
+    day = (datetime.now(UTC) - timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    published = (day - timedelta(days=1)).isoformat()
+    article = {"article_id": "a1", "title": "A", "abstract": "", "url": "https://x.example/a1", "section": "tech",
+               "language": "en", "published_at": published, "updated_at": published, "status": "published"}  # fmt: skip
+    upsert_articles(store, [validate_article(article)])
     values = []
     for i, kind in enumerate(["impression", "click", "view"]):
         value: dict[str, object] = {
@@ -35,7 +39,7 @@ def test_builds_features_from_silver_and_records_lineage(
             "type": kind,
             "user_id": "u1",
             "article_id": "a1",
-            "ts": f"2026-11-20T10:00:0{i}Z",
+            "ts": (day + timedelta(seconds=i)).isoformat(),
         }
         if kind == "impression":
             value |= {"request_id": "r1", "position": 0, "model_version": "m", "propensity": 0.5}
@@ -43,13 +47,13 @@ def test_builds_features_from_silver_and_records_lineage(
             value |= {"request_id": "r1", "position": 0}
         values.append(orjson.dumps(value))
     write_bronze(store, values)
-    silver = build_silver(store, "2026-11-20")
+    silver = build_silver(store, day.date().isoformat())
     try:
         assert main([]) == 0
     finally:
         feature_store(load_settings()).teardown()
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["silver_hashes"] == {"2026-11-20": silver.content_hash}
+    assert summary["silver_hashes"] == {day.date().isoformat(): silver.content_hash}
     assert summary["events"] == 3
     assert summary["views"] == ["user_stats", "article_stats"]
     assert store.exists("features/_manifest.json")

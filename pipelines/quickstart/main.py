@@ -4,9 +4,10 @@
 
 1. starts what is missing: the embedded Kafka-protocol broker (tansu) on the configured
    address when nothing listens there, the collector and the ingestor as subprocesses;
-2. simulates a week of platform traffic and sends it through the collector (HTTP -> Kafka);
-3. waits until the ingestor has made every accepted event durable in the bronze lake;
-4. exports the article catalogue to the lake;
+2. simulates a week of platform traffic; posts its catalogue as a CMS would, through the
+   collector's `POST /articles` (the ingestor writes it to the lake's versioned catalogue);
+3. sends the traffic through the collector (HTTP -> Kafka);
+4. waits until the ingestor has made every accepted event durable in the bronze lake;
 5. runs the daily Metaflow flow (pipelines/daily/flow.py) over the simulated days: silver
    (contract, dedup, Great Expectations), validation, features (Feast apply, materialize into
    Redis), a training sweep tracked in MLflow, registration and the quality gate, canary;
@@ -25,6 +26,7 @@ import argparse
 import asyncio
 import json
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -39,8 +41,7 @@ from rich.table import Table
 
 from components.config import Settings, load_settings
 from components.lake import LakeStore
-from components.lake.catalog import write_catalog
-from components.lake.layout import FEATURES_MANIFEST, REPORTS, SILVER, daily_report_path
+from components.lake.layout import CATALOG_MANIFEST, FEATURES_MANIFEST, REPORTS, SILVER, daily_report_path
 from components.lake.silver import read_manifest, read_silver
 from components.orchestration.local import daily_flow_command, daily_flow_env
 from components.runtime import (
@@ -49,6 +50,7 @@ from components.runtime import (
     committed_total,
     free_port,
     is_listening,
+    post_articles,
     post_events,
     wait_ready,
 )
@@ -56,6 +58,8 @@ from components.simulator import TrafficGenerator, World, WorldConfig
 from components.streaming import ensure_topics
 
 PARTITIONS = 4
+# The bearer token of the simulated CMS when the settings set none: this run's own.
+RUN_TOKEN = secrets.token_urlsafe(24)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,14 +87,25 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "RECO_COLLECTOR__HOST": settings.collector.host,
         "RECO_COLLECTOR__PORT": str(settings.collector.port),
         "RECO_INGESTOR__FLUSH_INTERVAL_S": "1.0",
+        # The simulated CMS posts the catalogue with this run's own token.
+        "RECO_COLLECTOR__ADMIN_TOKEN": _cms_token(settings),
     }
 
 
+def _cms_token(settings: Settings) -> str:
+    token = settings.collector.admin_token
+    return token.get_secret_value() if token else RUN_TOKEN
+
+
 async def _ingest(
-    settings: Settings, events: list[dict[str, Any]], logs: Path, progress: Progress
+    settings: Settings,
+    articles: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    logs: Path,
+    progress: Progress,
 ) -> tuple[set[str], int, int]:
     kafka = settings.kafka
-    await ensure_topics(kafka, [kafka.events_topic, kafka.dead_letter_topic], PARTITIONS)
+    await ensure_topics(kafka, [kafka.events_topic, kafka.dead_letter_topic, kafka.articles_topic], PARTITIONS)
     before = await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
     env = _service_env(settings)
     collector = ServiceProcess("services.collector.main", env, logs / "collector.log").start()
@@ -98,6 +113,17 @@ async def _ingest(
     try:
         url = f"http://{settings.collector.host}:{settings.collector.port}"
         await wait_ready(f"{url}/readyz")
+        # The CMS first: the simulated catalogue through POST /articles, into the lake by the
+        # ingestor's catalogue consumer.
+        cms = progress.add_task("collector: POST /articles", total=len(articles))
+        await post_articles(f"{url}/articles", articles, _cms_token(settings))
+        store = LakeStore.from_settings(settings.lake)
+        started = time.monotonic()
+        while _catalogued(store) < len(articles):
+            if not ingestor.running or time.monotonic() - started > 120:
+                raise RuntimeError(f"the catalogue did not reach the lake:\n{ingestor.log_tail()}")
+            await asyncio.sleep(0.2)
+        progress.update(cms, completed=len(articles))
         send = progress.add_task("collector: POST /events", total=None)
         acknowledged, rejected = await post_events(f"{url}/events", events)
         progress.update(send, total=1, completed=1)
@@ -118,6 +144,13 @@ async def _ingest(
     finally:
         ingestor.stop()
         collector.stop()
+
+
+def _catalogued(store: LakeStore) -> int:
+    """Articles in the lake's catalogue snapshot (0 before the first)."""
+    if not store.exists(CATALOG_MANIFEST):
+        return 0
+    return int(json.loads(store.read_bytes(CATALOG_MANIFEST))["rows"])
 
 
 async def _ask_recommender(
@@ -226,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
                 events.extend(traffic.events)
                 dates.append(traffic.day.isoformat())
                 progress.advance(simulate)
-            acknowledged, rejected, ingested = asyncio.run(_ingest(settings, events, logs, progress))
+            articles = world.catalogue.records()
+            acknowledged, rejected, ingested = asyncio.run(_ingest(settings, articles, events, logs, progress))
             store = LakeStore.from_settings(settings.lake)
             touched = sorted({e["ts"][:10] for e in events})
-            write_catalog(store, world.catalogue.records())
             flow_ok, flow_log = _run_daily_flow(settings, touched, logs, progress)
             served: dict[str, Any] = {}
             if flow_ok:

@@ -6,12 +6,19 @@ too slow, 413 too large, 429 (with Retry-After) when the client sends too fast, 
 Retry-After) when Kafka did not acknowledge: then nothing was accepted. No answer carries an
 internal address or a secret: the details go to the log.
 
-With `ops_port` set (the cluster profile), `/healthz`, `/readyz`, `/metrics` and
-`/openapi.json` answer there and the public port serves `POST /events` only.
+The catalogue, with `Authorization: Bearer <RECO_COLLECTOR__ADMIN_TOKEN>` (the CMS):
+`POST /articles` upserts one article or a batch (`articles.v1`; statuses as for events) and
+`DELETE /articles/{id}` takes one down (202); both answer only after the broker acknowledged
+them. Without a token set they answer 403.
+
+With `ops_port` set (the cluster profile), `/healthz`, `/readyz`, `/metrics`,
+`/openapi.json` and the catalogue endpoints answer there and the public port serves
+`POST /events` only.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -39,6 +46,7 @@ from components.intake import (
     RateLimitedError,
     read_bounded_body,
 )
+from components.intake.articles import ArticleIntake, check_article_id
 from components.intake.openapi import collector_openapi
 from components.logs import bind_request
 from components.streaming import BrokerUnavailableError, EventProducer
@@ -67,6 +75,12 @@ class CollectorMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )
+        self.articles = Counter(
+            "reco_collector_articles",
+            "Catalogue changes by outcome (accepted, rejected, taken_down)",
+            ["outcome"],
+            registry=registry,
+        )
         self.rate_limited = Counter(
             "reco_collector_rate_limited_events",
             "Events of requests refused with 429 (a client above its rate)",
@@ -86,10 +100,12 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     registry = registry or CollectorRegistry()
     metrics = CollectorMetrics(registry)
     cfg = settings.collector
-    topics = [settings.kafka.events_topic, settings.kafka.dead_letter_topic]
+    topics = [settings.kafka.events_topic, settings.kafka.dead_letter_topic, settings.kafka.articles_topic]
     producer = EventProducer(settings.kafka, timeout_s=cfg.produce_timeout_s, ensure=topics)
     guard = IntakeGuard(cfg)
     intake = EventIntake(producer, max_batch=cfg.max_batch, guard=guard)
+    articles = ArticleIntake(producer, settings.kafka.articles_topic, max_batch=cfg.max_articles)
+    token = cfg.admin_token.get_secret_value().encode() if cfg.admin_token else None
     unavailable_headers = {"Retry-After": str(cfg.retry_after_s)}
     openapi = orjson.dumps(collector_openapi(cfg))
 
@@ -132,6 +148,51 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             },
         )
 
+    def unauthorized(request: Request) -> Response | None:
+        if token is None:
+            return answer(403, {"error": "catalogue endpoints are disabled: set RECO_COLLECTOR__ADMIN_TOKEN"})
+        given = request.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, b"Bearer " + token):
+            return answer(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
+        return None
+
+    async def post_articles(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        try:
+            body = await read_bounded_body(request, cfg.max_articles_body_bytes, timeout_s=cfg.body_timeout_s)
+            result = await articles.upsert(body)
+        except BodyError as exc:
+            return answer(exc.status, {"accepted": 0, "rejected": None, "error": exc.error.as_dict()})
+        except BrokerUnavailableError as exc:
+            log.warning("answering 503 to POST /articles: %s", exc)
+            error = FieldError("$", "event broker unavailable, retry later", "unavailable")
+            return answer(503, {"accepted": 0, "error": error.as_dict()}, unavailable_headers)
+        metrics.articles.labels(outcome="accepted").inc(result.accepted)
+        metrics.articles.labels(outcome="rejected").inc(result.rejected)
+        status = 202 if not result.rejected else 422 if not result.accepted else 207
+        payload = {
+            "accepted": result.accepted,
+            "rejected": result.rejected,
+            "results": [o.as_dict() for o in result.outcomes],
+        }
+        return answer(status, payload)
+
+    async def delete_article(request: Request) -> Response:
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        article_id = request.path_params["article_id"]
+        if (error := check_article_id(article_id)) is not None:
+            return answer(422, {"accepted": 0, "error": error.as_dict()})
+        try:
+            await articles.take_down(article_id)
+        except BrokerUnavailableError as exc:
+            log.warning("answering 503 to DELETE /articles: %s", exc)
+            error = FieldError("$", "event broker unavailable, retry later", "unavailable")
+            return answer(503, {"accepted": 0, "error": error.as_dict()}, unavailable_headers)
+        metrics.articles.labels(outcome="taken_down").inc()
+        return answer(202, {"accepted": 1, "article_id": article_id, "status": "deleted"})
+
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok"})
 
@@ -166,6 +227,8 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     app = Starlette(
         routes=[
             Route("/events", post_events, methods=["POST"]),
+            Route("/articles", post_articles, methods=["POST"]),
+            Route("/articles/{article_id:path}", delete_article, methods=["DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from components.config import Settings
@@ -311,3 +312,79 @@ def test_a_client_above_its_rate_gets_429_and_nothing_of_it_is_accepted(reco_set
     assert not {e["event_id"] for e in limited_events} & {
         orjson.loads(decode_dead_letter(r.value).original_bytes()).get("event_id") for r in letters
     }
+
+
+# --- the catalogue endpoints (the CMS) ---------------------------------------------------------
+
+CMS_TOKEN = "cms-test-token"
+
+
+def article(**overrides: Any) -> dict[str, Any]:
+    published = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+    payload: dict[str, Any] = {
+        "article_id": "art-1",
+        "title": "Council approves the new tram line",
+        "abstract": "The vote ends a decade of debate.",
+        "url": "https://news.example/local/art-1",
+        "section": "news",
+        "tags": ["transport", "council"],
+        "authors": ["A. Writer"],
+        "language": "en",
+        "published_at": published,
+        "updated_at": published,
+        "status": "published",
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def cms(reco_settings: Settings) -> Iterator[TestClient]:
+    collector = reco_settings.collector.model_copy(update={"admin_token": SecretStr(CMS_TOKEN)})
+    settings = reco_settings.model_copy(update={"collector": collector})
+    with TestClient(create_app(settings), headers={"authorization": f"Bearer {CMS_TOKEN}"}) as test_client:
+        yield test_client
+
+
+def test_articles_are_upserted_keyed_by_id_and_bad_ones_answered_by_field(
+    cms: TestClient, reco_settings: Settings
+) -> None:
+    good = article(article_id="art-1")
+    no_title = {k: v for k, v in article(article_id="art-2").items() if k != "title"}
+    bad_url = article(article_id="art-3", url="javascript:alert(1)")
+    response = cms.post("/articles", json={"articles": [good, no_title, bad_url]})
+    assert response.status_code == 207, response.text
+    body = response.json()
+    assert (body["accepted"], body["rejected"]) == (1, 2)
+    results = body["results"]
+    assert results[0] == {"index": 0, "status": "accepted", "article_id": "art-1"}
+    assert [e["field"] for e in results[1]["errors"]] == ["title"] and results[1]["errors"][0]["code"] == "missing"
+    assert [e["field"] for e in results[2]["errors"]] == ["url"]
+    (record,) = events_on(reco_settings, reco_settings.kafka.articles_topic, 1)
+    assert record.key == b"art-1"
+    assert orjson.loads(record.value)["title"] == good["title"]
+
+
+def test_a_takedown_is_a_tombstone_under_the_article_key(cms: TestClient, reco_settings: Settings) -> None:
+    assert cms.delete("/articles/art-9").status_code == 202
+    (record,) = events_on(reco_settings, reco_settings.kafka.articles_topic, 1)
+    assert (record.key, record.value) == (b"art-9", None)
+    response = cms.delete("/articles/" + "x" * 200)
+    assert response.status_code == 422 and response.json()["error"]["field"] == "article_id"
+
+
+def test_catalogue_endpoints_need_the_token(reco_settings: Settings, cms: TestClient) -> None:
+    assert cms.post("/articles", json=article(), headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert cms.delete("/articles/a1", headers={"authorization": ""}).status_code == 401
+    with TestClient(create_app(reco_settings)) as no_token:  # none configured: disabled
+        assert no_token.post("/articles", json=article()).status_code == 403
+    assert events_on(reco_settings, reco_settings.kafka.articles_topic) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [(b"[]", 400, "empty_batch"), (b"{", 400, "malformed_json"), (b"3", 400, "wrong_type")],
+)
+def test_unusable_article_bodies_say_why(cms: TestClient, body: bytes, status: int, code: str) -> None:
+    response = cms.post("/articles", content=body)
+    assert response.status_code == status and response.json()["error"]["code"] == code

@@ -7,7 +7,8 @@
 - `GET /healthz` (the process answers), `GET /readyz` (200 once a champion and a catalogue are
   loaded, with the degraded dependencies listed), `GET /metrics` (Prometheus).
 - Admin, with `Authorization: Bearer <RECO_SERVING__ADMIN_TOKEN>`: `POST /admin/reload`,
-  `POST /admin/canary {share}`, `POST /admin/rollback`.
+  `POST /admin/canary {share}`, `POST /admin/rollback`, `DELETE /users/{user_id}` (erase a
+  reader: components/erasure; docs/operations.md, "Erasure").
 - `GET /openapi.json`: the OpenAPI 3.1 document of all of the above.
 
 With `ops_port` set (the cluster profile), health, readiness, metrics and admin answer there
@@ -16,15 +17,18 @@ and the public port serves `POST /recommend` and `/openapi.json` only.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import ValidationError
+from redis import Redis
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -33,9 +37,11 @@ from starlette.routing import Route
 
 from components.config import Settings
 from components.edge.ports import PortSplit
+from components.erasure import ErasureResult, InvalidReaderIdError, check_user_id, erase_reader
 from components.events import FieldError
 from components.events.errors import field_label
 from components.intake import BodyError, read_bounded_body
+from components.lake import LakeStore
 from components.serving.metrics import ServingMetrics
 from components.serving.openapi import recommender_openapi
 from components.serving.schema import RecommendRequest, field_errors, parse_request, served_at
@@ -155,6 +161,25 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
         except LookupError as exc:
             return _json({"error": str(exc)}, 409)
 
+    def erase(user_id: str) -> ErasureResult:
+        lake = LakeStore.from_settings(settings.lake)
+        with Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5) as redis:
+            return erase_reader(settings, lake, redis, user_id, datetime.now(UTC))
+
+    async def erase_user(request: Request) -> Response:
+        if (refused := authorized(request)) is not None:
+            return refused
+        try:
+            user_id = check_user_id(request.path_params["user_id"])
+        except InvalidReaderIdError as exc:
+            return invalid([exc.error])
+        try:
+            result = await asyncio.to_thread(erase, user_id)
+        except Exception as exc:
+            log.exception("erasure failed (it is idempotent: retry)")
+            return _json({"error": f"erasure failed, retry: {type(exc).__name__}"}, 503)
+        return _json(result.as_dict())
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
@@ -174,6 +199,8 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
             Route("/admin/reload", admin_reload, methods=["POST"]),
             Route("/admin/canary", admin_canary, methods=["POST"]),
             Route("/admin/rollback", admin_rollback, methods=["POST"]),
+            # `path`: a reader id may hold "/" (any printable ASCII); the id rules are checked inside.
+            Route("/users/{user_id:path}", erase_user, methods=["DELETE"]),
         ],
         lifespan=lifespan,
     )

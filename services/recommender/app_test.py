@@ -29,7 +29,7 @@ from components.config.settings import ExplorationSettings
 from components.events import Event
 from components.feedback.recent import record_reads
 from components.lake import LakeStore
-from components.lake.catalog import read_catalog, write_catalog
+from components.lake.catalog import article_from_row, read_catalog, upsert_articles
 from components.names import CANARY
 from components.registry.gate import set_champion
 from components.registry.tracking import configure
@@ -209,21 +209,16 @@ def test_expired_articles_are_never_returned(env: Env) -> None:
             before = [item["article_id"] for item in ask(client, user_id=user, k=10)["items"]]
             popular = [item["article_id"] for item in ask(client, user_id="nobody-yet", k=10)["items"]]
             gone = set(before) | set(popular)
-            an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-            write_catalog(
+            an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+            # The CMS moves their expiry into the past (a change received now).
+            upsert_articles(
                 store,
                 [
-                    {
-                        **row,
-                        "published_at": row["published_at"].isoformat(),
-                        "expires_at": (
-                            an_hour_ago
-                            if row["article_id"] in gone
-                            else row["expires_at"].isoformat() if row["expires_at"] else None
-                        ),
-                    }
+                    article_from_row(row).model_copy(update={"expires_at": an_hour_ago})
                     for row in original
+                    if row["article_id"] in gone
                 ],
+                received_at=datetime.now(UTC),
             )
             deadline = time.monotonic() + 10
             while True:
@@ -236,17 +231,7 @@ def test_expired_articles_are_never_returned(env: Env) -> None:
             cold = [item["article_id"] for item in ask(client, user_id="nobody-yet", k=10)["items"]]
             assert not set(cold) & gone
     finally:
-        write_catalog(
-            store,
-            [
-                {
-                    **row,
-                    "published_at": row["published_at"].isoformat(),
-                    "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None,
-                }
-                for row in original
-            ],
-        )
+        upsert_articles(store, [article_from_row(row) for row in original], received_at=datetime.now(UTC))
 
 
 @pytest.mark.parametrize(
