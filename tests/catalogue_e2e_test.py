@@ -91,7 +91,9 @@ def test_upsert_then_takedown_reaches_recommend_within_5_s(settings: Settings, t
                     return [item["article_id"] for item in answer.json()["items"]]
 
                 first = served()
-                assert len(first) == 10 and set(first) <= {a["article_id"] for a in articles(datetime.now(UTC))}
+                assert len(first) == 10 and set(first) <= {
+                    a["article_id"] for a in articles(datetime.now(UTC))
+                }
                 taken, withdrawn = first[0], first[1]
                 time.sleep(1.5)  # the service subscribed to the push channel at start-up
 

@@ -41,8 +41,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streaming",),
     # Built on Kafka: the lake (bronze/silver), intake, feedback state, local runtime, simulator.
     ("feedback", "intake", "lake", "runtime", "simulator"),
-    # Built on the lake, the models and the runtime: features, registry, orchestration.
-    ("features", "orchestration", "registry"),
+    # Built on the lake, the models and the runtime: features, registry, orchestration, and
+    # the bulk importer (bronze, silver, the catalogue).
+    ("features", "importer", "orchestration", "registry"),
     # Drift monitoring (reads features, registry; starts retrains); erasure (tombstones in the
     # lake, the reader's Redis and Feast online rows, the lake rewritten without them).
     ("erasure", "monitoring"),

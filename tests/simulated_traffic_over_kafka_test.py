@@ -19,10 +19,14 @@ START = datetime(2026, 4, 6, tzinfo=UTC)
 
 def test_every_event_arrives_once_in_user_order(kafka_broker: TansuBroker, kafka_topics: Topics) -> None:
     world = World.build(WorldConfig(seed=2, start=START, days=2, users=400, articles_per_day=30))
-    kafka = KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers, articles_topic=kafka_topics.articles)
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_broker.bootstrap_servers, articles_topic=kafka_topics.articles
+    )
     summary = asyncio.run(simulate_to_kafka(world, kafka, kafka_topics.events))
     records = asyncio.run(read_topic(kafka_broker.bootstrap_servers, kafka_topics.events, summary.events))
-    catalogue = asyncio.run(read_topic(kafka_broker.bootstrap_servers, kafka_topics.articles, len(world.catalogue)))
+    catalogue = asyncio.run(
+        read_topic(kafka_broker.bootstrap_servers, kafka_topics.articles, len(world.catalogue))
+    )
     articles = [decode_article(r.value, now=world.config.end) for r in catalogue]
     assert [r.key for r in catalogue] == [a.article_id.encode() for a in articles]
     assert sorted(a.article_id for a in articles) == sorted(world.catalogue.ids)

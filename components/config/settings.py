@@ -307,7 +307,9 @@ class CollectorSettings(_Section):
         description="Bearer token of the catalogue endpoints (POST /articles, DELETE /articles/{id}: the "
         "CMS); unset: they answer 403. Secret.",
     )
-    max_articles: int = Field(default=500, ge=1, le=10_000, description="Most articles in one POST /articles.")
+    max_articles: int = Field(
+        default=500, ge=1, le=10_000, description="Most articles in one POST /articles."
+    )
     max_articles_body_bytes: int = Field(
         default=16 * 1_048_576,
         ge=1_024,

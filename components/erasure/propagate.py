@@ -6,9 +6,11 @@
    one is removed, so a crash leaves the old file or both (a rerun finishes: the silver build
    keeps the first of two copies of an event, and the next apply removes the old file again).
    A file left with no record is removed.
-2. Silver: every partition whose bronze was rewritten or that still holds an erased reader's
-   rows is rebuilt (the build drops the records anyway; quarantine is rebuilt with it). A
-   partition with no bronze left is removed.
+2. Silver: every partition whose bronze was rewritten, that still holds an erased reader's
+   rows, or whose quarantine still keeps a record of one received before the erasure (an
+   earlier run rewrote bronze, then stopped before the rebuild) is rebuilt (the build drops
+   the records anyway; quarantine is rebuilt with it). A partition with no bronze left is
+   removed.
 3. Feast's offline sources (the feature rows files in the lake): every row of an erased reader
    is removed; the next feature build recomputes the rows of whoever came back since.
 
@@ -18,6 +20,7 @@ Idempotent: a second run over the same tombstones finds nothing to do.
 from __future__ import annotations
 
 import io
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +32,16 @@ import pyarrow.parquet as pq
 
 from components.lake import LakeStore
 from components.lake.bronze import content_digest, read_bronze_file
-from components.lake.layout import BRONZE, QUARANTINE, SILVER, bronze_file, silver_manifest_path
+from components.lake.layout import (
+    BRONZE,
+    ERASURE_APPLIED,
+    QUARANTINE,
+    SILVER,
+    bronze_file,
+    bronze_prefix,
+    quarantine_prefix,
+    silver_manifest_path,
+)
 from components.lake.silver import (
     SilverRegressionError,
     bronze_dates,
@@ -37,7 +49,15 @@ from components.lake.silver import (
     read_silver,
     silver_dates,
 )
-from components.lake.tombstones import Erased, bronze_erased_rows, erased_rows, erased_users, user_hash
+from components.lake.tombstones import (
+    Erased,
+    bronze_erased_rows,
+    bronze_received,
+    erased_rows,
+    erased_users,
+    record_user,
+    user_hash,
+)
 from feature_repo.definitions import USER_STATS, VIEWS
 
 log = logging.getLogger("reco.erasure")
@@ -117,6 +137,39 @@ def _silver_holds_erased(store: LakeStore, dt: str, erased: Erased) -> tuple[boo
     return bool(mask.any()), bool(mask.all()) and table.num_rows > 0
 
 
+def _quarantine_holds_erased(store: LakeStore, dt: str, erased: Erased) -> bool:
+    """A quarantine file of `dt` keeps a record of an erased reader received at or before the
+    erasure. Quarantine keeps the raw value, but neither the Kafka key nor when the record
+    came: a record whose value names an erased reader, or no reader (a malformed record, which
+    bronze attributes by its Kafka key), is looked up in bronze by its value. It is stale when
+    bronze no longer holds it (rewritten without it) or holds it only as received before the
+    erasure; one received after it (the reader came back) is theirs and stays."""
+    suspects: dict[bytes, str | None] = {}
+    for path in store.list_files(quarantine_prefix(dt), ".parquet"):
+        values = pq.read_table(io.BytesIO(store.read_bytes(path)), columns=["value"]).column("value")
+        for value in values.to_pylist():
+            user = record_user(None, value)
+            if user is None or user in erased:
+                suspects[value] = user
+    if not suspects:
+        return False
+    wanted = pa.array(list(suspects), pa.binary())
+    kept: set[bytes] = set()
+    for path in store.list_files(bronze_prefix(dt), ".parquet"):
+        table = read_bronze_file(store.read_bytes(path))
+        table = table.filter(pc.is_in(table.column("value"), value_set=wanted).fill_null(False))
+        if not table.num_rows:
+            continue
+        received = bronze_received(table).to_pylist()
+        for row, (key, value) in enumerate(
+            zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True)
+        ):
+            owner = suspects[value] or record_user(key, value)
+            if owner is None or owner not in erased or received[row] > erased[owner]:
+                kept.add(value)
+    return bool(suspects.keys() - kept)
+
+
 def _remove_silver(store: LakeStore, dt: str) -> None:
     """A partition whose bronze is all gone: its files, quarantine and manifest (last)."""
     for prefix in (f"{SILVER}/dt={dt}/", f"{QUARANTINE}/dt={dt}/"):
@@ -171,7 +224,7 @@ def apply_erasure(
         if wanted is not None and dt not in wanted:
             continue
         holds, only = _silver_holds_erased(store, dt, erased)
-        if not holds and dt not in touched:
+        if not holds and dt not in touched and not _quarantine_holds_erased(store, dt, erased):
             continue
         if dt not in with_bronze:
             _remove_silver(store, dt)
@@ -197,6 +250,23 @@ def apply_erasure(
         report.feature_rows_removed,
         sorted(report.failed),
     )
+    return report
+
+
+def apply_pending_erasures(store: LakeStore) -> LakeErasure | None:
+    """`apply_erasure` over the whole lake when a tombstone has not been carried through it yet
+    (what the daily flow runs before it builds anything); None when every one has. A reader's
+    records received after their erasure are a new consent: nothing to carry, so an applied
+    tombstone stays applied."""
+    pending = {user_hash(u) for u in erased_users(store)}
+    applied: set[str] = set()
+    if store.exists(ERASURE_APPLIED):
+        applied = set(json.loads(store.read_bytes(ERASURE_APPLIED))["readers"])
+    if pending <= applied:
+        return None
+    report = apply_erasure(store)
+    if not report.failed:
+        store.write_atomic(ERASURE_APPLIED, json.dumps({"readers": sorted(pending)}, indent=2).encode())
     return report
 
 

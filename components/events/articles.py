@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from components.events.errors import EventValidationError, FieldError, FieldRuleError, from_pydantic
-from components.events.schema import Identifier, JsonInt
+from components.events.schema import IDENTIFIER_MAX_LEN, IDENTIFIER_PATTERN, Identifier, JsonInt
 from components.events.time import TimestampError, parse_timestamp
 
 MAX_TITLE_CHARS = 512
@@ -90,7 +90,7 @@ class Article(BaseModel):
     url: Annotated[StrictStr, Field(min_length=1, max_length=MAX_URL_CHARS)] = Field(
         # The pattern for the schema's readers; the validator below checks the same, and says why.
         json_schema_extra={"pattern": URL_PATTERN},
-        description=f"The canonical http(s) URL of the page, at most {MAX_URL_CHARS} characters."
+        description=f"The canonical http(s) URL of the page, at most {MAX_URL_CHARS} characters.",
     )
     section: Label = Field(
         description=f"The section it is filed under (`politics`), 1-{MAX_LABEL_CHARS} characters."
@@ -137,7 +137,7 @@ class Article(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not _URL.match(value):
+        if not _URL.fullmatch(value):
             raise ValueError("must be an absolute http(s) URL without spaces or control characters")
         return value
 
@@ -172,6 +172,21 @@ class Article(BaseModel):
         if errors:
             raise FieldRuleError(errors)
         return self
+
+
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
+
+
+def check_article_id(article_id: str) -> FieldError | None:
+    """Why an article id given on its own (a URL path, a Kafka key) breaks the contract's
+    identifier rule, or None."""
+    if not 1 <= len(article_id) <= IDENTIFIER_MAX_LEN or not _IDENTIFIER.fullmatch(article_id):
+        return FieldError(
+            "article_id",
+            f"must be 1-{IDENTIFIER_MAX_LEN} printable ASCII characters without spaces",
+            "invalid_identifier",
+        )
+    return None
 
 
 def validate_article(data: Any, *, now: datetime | None = None) -> Article:

@@ -124,7 +124,8 @@ def test_the_receivers_clock_is_injected() -> None:
 @pytest.mark.parametrize(
     "url",
     ["https://x.example/a", "http://x", "https://x.example/a?b=c#d", "ftp://x.example/", "https:///path",
-     "https://x.example/a b", "x.example/a", "https://", "HTTPS://X.EXAMPLE/"],
+     "https://x.example/a b", "x.example/a", "https://", "HTTPS://X.EXAMPLE/", "https://x.example/\n",
+     "https://x.example/\x1e"],
 )  # fmt: skip
 def test_the_published_url_pattern_says_what_the_validator_checks(url: str) -> None:
     """The JSON Schema's pattern (for other tools) and the model's check agree."""
@@ -137,4 +138,4 @@ def test_the_published_url_pattern_says_what_the_validator_checks(url: str) -> N
         accepted = True
     except EventValidationError as exc:
         accepted = "url" not in exc.fields
-    assert bool(re.match(URL_PATTERN, url)) == accepted
+    assert bool(re.fullmatch(URL_PATTERN, url)) == accepted  # JSON Schema patterns do not match before a final newline

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from itertools import pairwise
 from typing import Annotated, Any, Union, get_args, get_origin
 from uuid import UUID
 
@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic.fields import FieldInfo
+from pydantic_core import to_json  # pants: no-infer-dep (ships with pydantic)
 
 from components.events.codec import decode_event, encode_event
 from components.events.columns import TIMESTAMP, Column, event_columns, event_row
@@ -58,7 +59,7 @@ _MAX_FLOAT_DIGITS = 15
 _JSON_STRING_CHAR = r'(?:[!#-\[\]-~]|\\["\\])'  # printable ASCII, `"` and `\` escaped
 
 
-class UnsupportedField(ValueError):
+class UnsupportedFieldError(ValueError):
     """A field of the contract this module cannot check column-wise."""
 
 
@@ -101,7 +102,7 @@ def _fast_field(column: Column, info: FieldInfo) -> FastField:
     patterns = {getattr(m, "pattern", None) for m in [*info.metadata, *metadata]} - {None}
     if column.values is not None:
         if not all(re.fullmatch(r"[A-Za-z0-9_.-]+", v) for v in column.values):
-            raise UnsupportedField(f"{column.name}: enumeration values need JSON escapes")
+            raise UnsupportedFieldError(f"{column.name}: enumeration values need JSON escapes")
         alternatives = "|".join(re.escape(v) for v in column.values)
         return FastField(column, "enum", nullable, f'"(?:{alternatives})"')
     if kinds == {UUID}:
@@ -109,7 +110,10 @@ def _fast_field(column: Column, info: FieldInfo) -> FastField:
         return FastField(column, "uuid", nullable, f'"{hexes}"')
     if kinds == {datetime}:
         return FastField(
-            column, "timestamp", nullable, r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z"'
+            column,
+            "timestamp",
+            nullable,
+            r'"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{6})?Z"',
         )
     if kinds == {dict}:
         return FastField(column, "object", nullable, r"\{.*\}")
@@ -119,21 +123,24 @@ def _fast_field(column: Column, info: FieldInfo) -> FastField:
         if not patterns:
             # Printable ASCII and spaces only, not empty; other text goes to the model.
             return FastField(column, "text", nullable, r'"(?:[ !#-\[\]-~]|\\["\\])+"')
-        raise UnsupportedField(f"{column.name}: pattern {patterns}")
+        raise UnsupportedFieldError(f"{column.name}: pattern {patterns}")
     if kinds == {int}:
         return FastField(column, "integer", nullable, r"(?:0|-?[1-9][0-9]{0,17})")
     if kinds == {int, float}:
         digits = _MAX_FLOAT_DIGITS - 1
         return FastField(
-            column, "number", nullable, rf"(?:0|-?[1-9][0-9]{{0,{digits}}}|-?(?:0|[1-9][0-9]{{0,{digits}}})\.[0-9]+)"
+            column,
+            "number",
+            nullable,
+            rf"(?:0|-?[1-9][0-9]{{0,{digits}}}|-?(?:0|[1-9][0-9]{{0,{digits}}})\.[0-9]+)",
         )
-    raise UnsupportedField(f"{column.name}: type {kinds}")
+    raise UnsupportedFieldError(f"{column.name}: type {kinds}")
 
 
 def _fast_fields() -> tuple[tuple[FastField, ...], str | None]:
     try:
         fields = tuple(_fast_field(c, Event.model_fields[c.name]) for c in event_columns())
-    except UnsupportedField as exc:
+    except UnsupportedFieldError as exc:
         return (), str(exc)
     objects = [f for f in fields if f.kind == "object"]
     if len(objects) > 1 or (objects and fields[-1] is not objects[0]):
@@ -156,8 +163,10 @@ def _document_pattern(fields: Sequence[FastField]) -> str:
 
 DOCUMENT_PATTERN = _document_pattern(FAST_PATH_FIELDS) if FAST_PATH_FIELDS else ""
 EVENT_SCHEMA = pa.schema([pa.field(c.name, c.arrow, nullable=not c.required) for c in event_columns()])
-_OLDEST_US = int(OLDEST_TS.timestamp() * 1_000_000)
-_SKEW_US = MAX_FUTURE_SKEW // timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_OLDEST_US = (OLDEST_TS - _EPOCH) // _MICROSECOND
+_SKEW_US = MAX_FUTURE_SKEW // _MICROSECOND
 
 
 @dataclass
@@ -170,9 +179,6 @@ class BatchVerdict:
     canonical: pa.Array  # binary: `encode_event` of each valid event
     errors: dict[int, EventValidationError] = field(default_factory=dict)  # input row -> why
     fast: int = 0  # rows decided by the fast path
-
-    def error_of(self, row: int) -> EventValidationError | None:
-        return self.errors.get(row)
 
 
 def max_age_for(lateness_days: int) -> timedelta:
@@ -287,7 +293,7 @@ def check_tokens(
             # The model's rules (Event._ts_is_sane): not before OLDEST_TS, not more than the skew
             # ahead of the receiver's clock, not older than max_age.
             within = (ts_us >= _OLDEST_US) & (ts_us <= now_us + _SKEW_US)
-            within &= now_us - ts_us <= max_age // timedelta(microseconds=1)
+            within &= now_us - ts_us <= max_age // _MICROSECOND
             ok &= (canonical & within) | ~has
             columns[name] = stamp
         elif f.kind in ("integer", "number"):
@@ -315,7 +321,9 @@ def check_tokens(
         ok &= ~present[name] | impression
     for f in FAST_PATH_FIELDS:
         if f.nullable:
-            columns[f.column.name] = pc.if_else(pa.array(present[f.column.name]), columns[f.column.name], None)
+            columns[f.column.name] = pc.if_else(
+                pa.array(present[f.column.name]), columns[f.column.name], None
+            )
     return ok, columns
 
 
@@ -329,18 +337,34 @@ def _extract(text: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array]]:
 def assemble(tokens: dict[str, pa.Array]) -> pa.Array:
     """The JSON documents of rows of field tokens ("" or null: absent), fields in the model's
     order: canonical when every token is."""
-    pieces: list[pa.Array | str] = ["{"]
-    first = True
-    for f in FAST_PATH_FIELDS or tuple(_fields_for_assembly()):
+    rows = len(next(iter(tokens.values()))) if tokens else 0
+    parts: list[pa.Array | str] = ["{"]
+    first_absent = False
+    for i, f in enumerate(FAST_PATH_FIELDS or tuple(_fields_for_assembly())):
         name = f.column.name
-        token = pc.fill_null(tokens.get(name, pa.nulls(len(next(iter(tokens.values()))), pa.string())), "")
-        key = f'{"" if first else ","}"{name}":'
-        pieces.append(pc.if_else(pc.equal(token, ""), "", pc.binary_join_element_wise(key, token, "")))
-        first = False
-    pieces.append("}")
-    joined = pc.binary_join_element_wise(*pieces, "")
-    # A leading field left out leaves a leading comma: `{,"type"...` is no JSON.
-    return pc.replace_substring_regex(joined, r"^\{,", "{")
+        token = tokens.get(name, pa.nulls(rows, pa.string()))
+        if pc.any(pc.equal(token, "")).as_py():  # absent: null
+            token = pc.if_else(pc.equal(token, ""), pa.scalar(None, pa.string()), token)
+        key = f'{"," if i else ""}"{name}":'
+        if token.null_count == rows:
+            first_absent = first_absent or (i == 0 and rows > 0)
+            continue
+        # One join for the whole document: a key where its field is there, nothing where not.
+        parts += [
+            (
+                key
+                if token.null_count == 0
+                else pc.if_else(pc.is_valid(token), key, pa.scalar(None, pa.string()))
+            ),
+            token,
+        ]
+        first_absent = first_absent or (i == 0 and token.null_count > 0)
+    parts.append("}")
+    joined = pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+    if first_absent:
+        # A leading field left out leaves a leading comma: `{,"type"...` is no JSON.
+        joined = pc.replace_substring_regex(joined, r"^\{,", "{")
+    return joined
 
 
 def _fields_for_assembly() -> list[FastField]:
@@ -352,7 +376,7 @@ def _chunks(n: int) -> list[tuple[int, int]]:
     if n < _PARALLEL_ROWS:
         return [(0, n)]
     bounds = np.linspace(0, n, (os.cpu_count() or 1) + 1, dtype=int).tolist()
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(pairwise(bounds))
 
 
 def _parallel(spans: list[tuple[int, int]], work: Any) -> list[Any]:
@@ -364,7 +388,7 @@ def _parallel(spans: list[tuple[int, int]], work: Any) -> list[Any]:
 
 def _now_micros(now: datetime | pa.Array, n: int) -> np.ndarray:
     if isinstance(now, datetime):
-        return np.full(n, int(now.astimezone(UTC).timestamp() * 1_000_000), dtype=np.int64)
+        return np.full(n, (now - _EPOCH) // _MICROSECOND, dtype=np.int64)  # exact, no float
     return np.asarray(pc.cast(pc.cast(now, TIMESTAMP), pa.int64()), dtype=np.int64)
 
 
@@ -402,10 +426,11 @@ def validate_batch(
 
 
 def validate_tokens(
-    tokens: dict[str, pa.Array], *, now: datetime | pa.Array, max_age: timedelta
+    tokens: dict[str, pa.Array], *, now: datetime | pa.Array, max_age: timedelta, threads: bool = True
 ) -> tuple[pa.Array, BatchVerdict]:
     """The documents `assemble(tokens)` and the contract's verdict on them, for rows given as
     one JSON token per field (string arrays; "" or null: absent), e.g. by a bulk import."""
+    tokens = _with_defaults(tokens)
     documents = assemble(tokens)
     n = len(documents)
     now_us = _now_micros(now, n)
@@ -417,10 +442,25 @@ def validate_tokens(
         part = {name: token.slice(start, stop - start) for name, token in full.items()}
         return check_tokens(part, now_us[start:stop], max_age, verify=True)
 
-    results = _parallel(_chunks(n), work)
+    results = _parallel(_chunks(n) if threads else [(0, n)], work)
     passed = np.concatenate([r[0] for r in results])
     columns = {name: _concat([r[1][name] for r in results]) for name in results[0][1]}
     return documents, _decide(documents, passed, columns, now, max_age)
+
+
+def _with_defaults(tokens: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Absent fields that the model fills with a default it always writes (the context's
+    `{}`) given that default: the same event, in the model's spelling."""
+    out = dict(tokens)
+    rows = len(next(iter(tokens.values()))) if tokens else 0
+    for f in FAST_PATH_FIELDS:
+        info = Event.model_fields[f.column.name]
+        if f.nullable or info.is_required():
+            continue
+        default = to_json(info.get_default(call_default_factory=True)).decode()
+        given = pc.fill_null(out.get(f.column.name, pa.nulls(rows, pa.string())), "")
+        out[f.column.name] = pc.if_else(pc.equal(given, ""), default, given)
+    return out
 
 
 def _concat(chunks: list[pa.Array]) -> pa.Array:
@@ -440,12 +480,18 @@ def _decide(
         if f.kind == "object" and f.column.name in columns:
             passed, columns[f.column.name] = _check_objects(columns[f.column.name], passed, f.column.name)
     fast_rows = np.flatnonzero(passed)
-    take = pa.array(fast_rows, pa.int64())
-    if len(fast_rows):
-        fast_table = pa.table({c.name: columns[c.name].take(take) for c in event_columns()}).cast(EVENT_SCHEMA)
+    if len(fast_rows) == len(values):  # all of them (the common case): no copies
+        fast_table = pa.table({c.name: columns[c.name] for c in event_columns()}).cast(EVENT_SCHEMA)
+        fast_canonical = values.cast(pa.binary())
+    elif len(fast_rows):
+        take = pa.array(fast_rows, pa.int64())
+        fast_table = pa.table({c.name: columns[c.name].take(take) for c in event_columns()}).cast(
+            EVENT_SCHEMA
+        )
+        fast_canonical = values.take(take).cast(pa.binary())
     else:
         fast_table = EVENT_SCHEMA.empty_table()
-    fast_canonical = values.take(take).cast(pa.binary())
+        fast_canonical = pa.array([], pa.binary())
 
     slow_rows: list[int] = []
     slow_events: list[dict[str, Any]] = []
@@ -495,9 +541,7 @@ def _object_verdict(name: str, text: str) -> tuple[bool, Any]:
     return encode_event(event) == document, event_row(event)[name]
 
 
-def _check_objects(
-    objects: pa.Array, passed: np.ndarray, name: str
-) -> tuple[np.ndarray, pa.Array]:
+def _check_objects(objects: pa.Array, passed: np.ndarray, name: str) -> tuple[np.ndarray, pa.Array]:
     """Object fields (the context) checked once per distinct text, by the model on a probe
     event. Returns the new pass mask and the column (`event_row`'s value)."""
     candidates = np.flatnonzero(passed)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from components.config import Settings
 from components.features.compute import compute_features
@@ -19,6 +20,7 @@ from components.lake import LakeStore
 from components.lake.catalog import read_catalog
 from components.lake.layout import FEATURES_MANIFEST, SILVER
 from components.lake.silver import load_silver_frame, silver_dates
+from components.lake.tombstones import erased_rows, erased_users
 
 
 @dataclass
@@ -38,9 +40,22 @@ class FeatureBuild:
         return asdict(self)
 
 
+EVENT_COLUMNS = ["type", "user_id", "article_id", "ts", "dwell_ms"]
+
+
 def load_silver_events(store: LakeStore, dates: list[str]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The silver events of `dates` (the columns features need) and each date's content hash."""
-    events, hashes = load_silver_frame(store, dates, ["type", "user_id", "article_id", "ts", "dwell_ms"])
+    """The silver events of `dates` (the columns features need) and each date's content hash.
+    Erased readers' events received before their erasure are left out (components/lake/
+    tombstones.py): silver not rebuilt yet since a `DELETE /users` still holds them, and they
+    must not come back into the offline sources or the online store."""
+    events, hashes = load_silver_frame(store, dates, [*EVENT_COLUMNS, "received_at"])
+    erased = erased_users(store)
+    if erased and not events.empty:
+        mask = erased_rows(
+            pa.Table.from_pandas(events[["user_id", "received_at"]], preserve_index=False), erased
+        )
+        events = events.loc[~mask].reset_index(drop=True)
+    events = events.drop(columns=["received_at"])
     if not events.empty:
         events["dwell_ms"] = events["dwell_ms"].astype("float64")
     return events, hashes

@@ -233,7 +233,10 @@ def test_a_catalogue_change_after_the_cutoff_is_not_in_the_training_features(tmp
     later = cutoff + timedelta(days=1)
     upsert_articles(
         store,
-        [validate_article(article("a0", "sports", published, later)), validate_article(article("a9", "food", later, later))],
+        [
+            validate_article(article("a0", "sports", published, later)),
+            validate_article(article("a9", "food", later, later)),
+        ],
     )
     events = pd.DataFrame(
         {

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from redis import Redis
@@ -119,7 +120,9 @@ def test_an_erased_readers_old_reads_are_not_recorded_again(reco_settings: Setti
         try:
             digest = hashlib.sha256(b"u0").hexdigest()
             await client.set(erased_key(reco_settings.redis.key_prefix, digest), str(erased_at.timestamp()))
-            stats = await FeedbackWriter(client, reco_settings).apply([orjson.dumps(e) for e in [*evs, later]])
+            stats = await FeedbackWriter(client, reco_settings).apply(
+                [orjson.dumps(e) for e in [*evs, later]]
+            )
             assert stats.applied == len(evs) + 1
             return await read_recent(client, reco_settings.redis.key_prefix, "u0")
         finally:
@@ -127,6 +130,41 @@ def test_an_erased_readers_old_reads_are_not_recorded_again(reco_settings: Setti
 
     assert any(e["type"] == "view" and str(e["ts"]) < erased_at.isoformat() for e in evs)
     assert asyncio.run(run()) == ["a-new"]
+    assert exposure(reco_settings) == expected_counts(evs)
+
+
+def test_an_erasure_landing_while_a_batch_is_applied_is_honoured(reco_settings: Settings) -> None:
+    """The erasure lands after the writer parsed its batch but before Redis applies it: the
+    reader's reads from before the erasure are not recorded (the marker is checked where the
+    read is written, atomically), their counts still are."""
+    import hashlib
+
+    from components.names import erased_key
+
+    evs = [e for e in events(140) if e["user_id"] == "u0"]
+    erased_at = START + timedelta(hours=11)  # after all of them
+    marker = erased_key(reco_settings.redis.key_prefix, hashlib.sha256(b"u0").hexdigest())
+
+    class ErasedMeanwhile(AsyncRedis):
+        """A client whose pipeline is opened just after `DELETE /users/u0` set the marker (from
+        another connection, as the recommend service would)."""
+
+        def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+            with Redis.from_url(reco_settings.redis.url) as other:
+                other.set(marker, str(erased_at.timestamp()))
+            return super().pipeline(transaction, shard_hint)
+
+    async def run() -> list[str]:
+        client = ErasedMeanwhile.from_url(reco_settings.redis.url)
+        try:
+            stats = await FeedbackWriter(client, reco_settings).apply([orjson.dumps(e) for e in evs])
+            assert stats.applied == len(evs)
+            return await read_recent(client, reco_settings.redis.key_prefix, "u0")
+        finally:
+            await client.aclose()
+
+    assert any(e["type"] == "view" for e in evs)
+    assert asyncio.run(run()) == []
     assert exposure(reco_settings) == expected_counts(evs)
 
 

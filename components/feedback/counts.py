@@ -4,6 +4,7 @@ Layout (prefix = RECO_REDIS__KEY_PREFIX; the formats are built and pinned in com
     {prefix}fb:{hour}            hash  i:{article} -> impressions, c:{article} -> clicks
     {prefix}recent:{user}        list  recent reads, newest first (components.feedback.recent.py)
     {prefix}fb:seen:{event_id}   string, expires: the event was applied
+    {prefix}erased:{sha256}      string, read only: the reader was erased at (epoch seconds)
 
 Each event is applied by one Lua script that first claims its event id (SET NX) and only then
 counts it, so applying an event twice (a replay after a crash, a redelivery) changes nothing,
@@ -35,9 +36,12 @@ from components.names import (
     recent_key,
 )
 
-# The script builds no key: KEYS (seen, bucket, recent) come from components.names.
-# ARGV: seen_ttl, count field ("" for none), bucket_ttl, article ("" for no read), recent_max,
-# recent_ttl.
+# The script builds no key: KEYS (seen, bucket, recent, erased marker) come from
+# components.names. ARGV: seen_ttl, count field ("" for none), bucket_ttl, article ("" for no
+# read), recent_max, recent_ttl, event time (epoch seconds).
+# An erased reader's read from before the erasure (the marker holds when, components.erasure)
+# is not recorded again; checking the marker in the script, not before it, leaves no window for
+# an erasure between the check and the write. The article's counts hold no reader: always kept.
 _APPLY = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
 if ARGV[2] ~= '' then
@@ -45,10 +49,13 @@ if ARGV[2] ~= '' then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
 end
 if ARGV[4] ~= '' then
-  redis.call('LREM', KEYS[3], 0, ARGV[4])
-  redis.call('LPUSH', KEYS[3], ARGV[4])
-  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
-  redis.call('EXPIRE', KEYS[3], ARGV[6])
+  local erased = redis.call('GET', KEYS[4])
+  if not erased or tonumber(ARGV[7]) > tonumber(erased) then
+    redis.call('LREM', KEYS[3], 0, ARGV[4])
+    redis.call('LPUSH', KEYS[3], ARGV[4])
+    redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
+    redis.call('EXPIRE', KEYS[3], ARGV[6])
+  end
 end
 return 1
 """
@@ -94,7 +101,9 @@ def parse_feedback(raw: bytes) -> Feedback | FieldError:
     except TimestampError as exc:
         return FieldError("ts", exc.reason, exc.code)
     seconds = ts.timestamp()
-    return Feedback(doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(seconds // 3600), seconds)
+    return Feedback(
+        doc["event_id"], doc["type"], doc["user_id"], doc["article_id"], int(seconds // 3600), seconds
+    )
 
 
 @dataclass
@@ -119,15 +128,6 @@ class FeedbackWriter:
         self.cfg = settings.feedback
         self._script = client.register_script(_APPLY)
 
-    async def _erased(self, users: set[str]) -> dict[str, float]:
-        """reader -> when they were erased, for those of `users` with an erasure marker."""
-        if not users:
-            return {}
-        ordered = sorted(users)
-        keys = [erased_key(self.prefix, hashlib.sha256(u.encode()).hexdigest()) for u in ordered]
-        values = await self.client.mget(keys)
-        return {u: float(v) for u, v in zip(ordered, values, strict=True) if v is not None}
-
     async def apply(self, raws: Sequence[bytes]) -> WriteStats:
         """Apply a batch in one pipelined round trip; returns what was new, what was a
         duplicate and what was malformed (each with the field and reason). Raises if Redis
@@ -143,26 +143,24 @@ class FeedbackWriter:
         if not parsed:
             return stats
         cfg, prefix = self.cfg, self.prefix
-        erased = await self._erased({e.user_id for e in parsed if e.type in _READS})
         async with self.client.pipeline(transaction=False) as pipe:
             for event in parsed:
                 counted = _COUNTED.get(event.type)
-                # An erased reader's read from before the erasure is not recorded again (a
-                # replay); the article's counts hold no reader and still count it.
-                read = event.type in _READS and event.ts_s > erased.get(event.user_id, float("-inf"))
                 await self._script(
                     keys=[
                         feedback_seen_key(prefix, event.event_id),
                         feedback_bucket_key(prefix, event.hour),
                         recent_key(prefix, event.user_id),
+                        erased_key(prefix, hashlib.sha256(event.user_id.encode()).hexdigest()),
                     ],
                     args=[
                         cfg.dedup_ttl_s,
                         f"{counted}{event.article_id}" if counted else "",
                         cfg.bucket_ttl_s,
-                        event.article_id if read else "",
+                        event.article_id if event.type in _READS else "",
                         cfg.recent_max,
                         RECENT_TTL_S,
+                        repr(event.ts_s),
                     ],
                     client=pipe,
                 )

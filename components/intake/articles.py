@@ -10,7 +10,6 @@ the answer, and an article that breaks the contract is its bug to fix.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -19,22 +18,8 @@ import orjson
 
 from components.events import EventValidationError, FieldError
 from components.events.articles import encode_article, validate_article
-from components.events.schema import IDENTIFIER_MAX_LEN, IDENTIFIER_PATTERN
 from components.intake.intake import BodyError
 from components.streaming import EventProducer
-
-_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
-
-
-def check_article_id(article_id: str) -> FieldError | None:
-    """Why a path's article id breaks the contract's identifier rule, or None."""
-    if not 1 <= len(article_id) <= IDENTIFIER_MAX_LEN or not _IDENTIFIER.match(article_id):
-        return FieldError(
-            "article_id",
-            f"must be 1-{IDENTIFIER_MAX_LEN} printable ASCII characters without spaces",
-            "invalid_identifier",
-        )
-    return None
 
 
 @dataclass(frozen=True)
@@ -88,7 +73,10 @@ class ArticleIntake:
         if not isinstance(document, list):
             kind = type(document).__name__
             raise BodyError(
-                400, FieldError("$", f"wrong type ({kind}): send an article object or an array of them", "wrong_type")
+                400,
+                FieldError(
+                    "$", f"wrong type ({kind}): send an article object or an array of them", "wrong_type"
+                ),
             )
         if not document:
             raise BodyError(400, FieldError("$", "empty batch: send at least one article", "empty_batch"))
@@ -96,7 +84,9 @@ class ArticleIntake:
             raise BodyError(
                 413,
                 FieldError(
-                    "$", f"batch of {len(document)} articles exceeds the limit of {self.max_batch}", "batch_too_large"
+                    "$",
+                    f"batch of {len(document)} articles exceeds the limit of {self.max_batch}",
+                    "batch_too_large",
                 ),
             )
         return document
@@ -110,7 +100,9 @@ class ArticleIntake:
             try:
                 article = validate_article(item, now=now)
             except EventValidationError as exc:
-                result.outcomes.append(ArticleOutcome(index, "rejected", _article_id_of(item), tuple(exc.errors)))
+                result.outcomes.append(
+                    ArticleOutcome(index, "rejected", _article_id_of(item), tuple(exc.errors))
+                )
                 continue
             messages.append((article.article_id.encode(), encode_article(article)))
             result.outcomes.append(ArticleOutcome(index, "accepted", article.article_id))

@@ -102,7 +102,8 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
                 "operationId": "postArticles",
                 "security": admin,
                 "requestBody": json_body(
-                    articles_body, f"One article, an array of 1-{settings.max_articles}, or {{articles: [...]}}"
+                    articles_body,
+                    f"One article, an array of 1-{settings.max_articles}, or {{articles: [...]}}",
                 ),
                 "responses": {
                     "202": json_response("Every article accepted", article_results),

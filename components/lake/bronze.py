@@ -19,7 +19,7 @@ import io
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -176,8 +176,12 @@ def content_digest(values: list[bytes] | pa.Array) -> str:
             raise ValueError("bronze values are never null")
         array = array.cast(pa.large_binary())
         lengths = np.asarray(pc.binary_length(array), dtype="<u8")
-        prefixes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(8), len(array), [None, pa.py_buffer(lengths)])
-        joined = pc.binary_join_element_wise(prefixes.cast(pa.large_binary()), array, pa.scalar(b"", pa.large_binary()))
+        prefixes = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(8), len(array), [None, pa.py_buffer(lengths)]
+        )
+        joined = pc.binary_join_element_wise(
+            prefixes.cast(pa.large_binary()), array, pa.scalar(b"", pa.large_binary())
+        )
         _, offsets, data = joined.buffers()
         start, stop = np.frombuffer(offsets, dtype=np.int64)[[joined.offset, joined.offset + len(joined)]]
         if data is not None:
@@ -224,7 +228,7 @@ def import_table(
 
 
 def _micros(at: datetime) -> int:
-    return int(at.astimezone(UTC).timestamp() * 1_000_000)
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def write_import_file(store: LakeStore, dt: str, table: pa.Table) -> str:
@@ -238,7 +242,9 @@ def write_import_file(store: LakeStore, dt: str, table: pa.Table) -> str:
 def import_files(store: LakeStore, dt: str) -> list[str]:
     """The import files of a date (the importer's own names: rewritten ones are Kafka-named)."""
     return [
-        p for p in store.list_files(bronze_prefix(dt), ".parquet") if p.rsplit("/", 1)[-1].startswith("import-")
+        p
+        for p in store.list_files(bronze_prefix(dt), ".parquet")
+        if p.rsplit("/", 1)[-1].startswith("import-")
     ]
 
 
@@ -253,7 +259,9 @@ def compact_imports(store: LakeStore, dt: str) -> tuple[str | None, list[str]]:
     if len(files) < 2:
         return (files[0] if files else None), []
     table = pa.concat_tables([read_bronze_file(store.read_bytes(path)) for path in files])
-    order = pc.sort_indices(table, sort_keys=[("value", "ascending"), ("ingested_at", "ascending"), ("offset", "ascending")])
+    order = pc.sort_indices(
+        table, sort_keys=[("value", "ascending"), ("ingested_at", "ascending"), ("offset", "ascending")]
+    )
     table = table.take(order)
     values = table.column("value").combine_chunks()
     keep = np.ones(table.num_rows, dtype=bool)

@@ -1,12 +1,25 @@
-from datetime import UTC, datetime
+import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from components.events import FieldError
 from components.lake import BronzeBatch, LakeStore, route_event_time
-from components.lake.bronze import read_bronze_file
+from components.lake.bronze import (
+    BRONZE_SCHEMA,
+    compact_imports,
+    content_digest,
+    import_files,
+    import_table,
+    read_bronze_file,
+    write_import_file,
+)
 from components.testing.lake import KafkaRecord
 
 
@@ -99,3 +112,64 @@ def test_local_store_writes_atomically_and_lists_only_finished_files(tmp_path: P
     assert store.list_files("nothing/here/") == []
     with pytest.raises(ValueError, match="inside the lake"):
         store.write_atomic("../escape", b"x")
+
+
+@given(st.lists(st.binary(max_size=300), max_size=30), st.integers(min_value=0, max_value=5))
+def test_the_digest_of_an_array_is_the_digest_of_its_records(values: list[bytes], skip: int) -> None:
+    array = pa.array(values, pa.binary())
+    assert content_digest(array) == content_digest(values)
+    assert content_digest(array.slice(min(skip, len(values)))) == content_digest(values[skip:])
+
+
+def test_files_written_before_the_origin_column_read_with_nulls() -> None:
+    old_schema = pa.schema([f for f in BRONZE_SCHEMA if f.name != "origin"])
+    sink = io.BytesIO()
+    pq.write_table(
+        pa.table(
+            {
+                "key": [b"u"],
+                "value": [b"{}"],
+                "topic": ["events.v1"],
+                "partition": pa.array([0], pa.int32()),
+                "offset": [5],
+                "kafka_timestamp_ms": [1],
+                "ingested_at": pa.array([datetime(2026, 11, 20, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+            },
+            schema=old_schema,
+        ),
+        sink,
+    )
+    table = read_bronze_file(sink.getvalue())
+    assert table.schema == BRONZE_SCHEMA and table.column("origin").to_pylist() == [None]
+
+
+def imported(values: list[bytes], at: datetime, first: int = 0) -> pa.Table:
+    n = len(values)
+    origins = [f"import:x.csv#{first + i + 1}" for i in range(n)]
+    return import_table(
+        pa.array([b"u"] * n), pa.array(values), pa.array(range(first, first + n)), pa.array(origins), at
+    )
+
+
+def test_import_files_of_a_date_are_compacted_once_and_for_good(tmp_path: Path) -> None:
+    store = LakeStore(str(tmp_path / "lake"))
+    at = datetime(2026, 11, 21, tzinfo=UTC)
+    values = [orjson.dumps({"n": i}) for i in range(30)]
+    first = write_import_file(store, "2026-11-20", imported(values[:20], at))
+    assert first.startswith("bronze/events/dt=2026-11-20/hour=all/import-")
+    assert compact_imports(store, "2026-11-20") == (first, [])  # one file: nothing to do
+    second = write_import_file(store, "2026-11-20", imported(values[10:], at + timedelta(days=1), first=10))
+    merged, replaced = compact_imports(store, "2026-11-20")
+    assert sorted(replaced) == sorted([first, second]) and import_files(store, "2026-11-20") == [merged]
+    table = read_bronze_file(store.read_bytes(merged or ""))
+    assert sorted(table.column("value").to_pylist()) == sorted(values)  # each record once
+    # The overlap keeps its first import (its time and origin), as silver would.
+    kept = dict(zip(table.column("value").to_pylist(), table.column("ingested_at").to_pylist(), strict=True))
+    assert kept[values[15]] == at and kept[values[25]] == at + timedelta(days=1)
+    # Importing the first rows again and compacting gives the same file, byte for byte.
+    data = store.read_bytes(merged or "")
+    write_import_file(store, "2026-11-20", imported(values[:20], at + timedelta(days=2)))
+    assert compact_imports(store, "2026-11-20")[0] == merged
+    assert store.read_bytes(merged or "") == data
+    # Kafka files are never touched.
+    assert import_files(store, "2026-11-21") == []

@@ -67,8 +67,8 @@ def test_upserts_are_read_back_with_every_contract_field(store: LakeStore) -> No
 
 def test_applying_the_same_changes_again_changes_nothing(store: LakeStore) -> None:
     changes = [
-        ArticleChange("a1", article("a1", NOW - timedelta(days=1)), NOW - timedelta(hours=3), "kafka:t/0/1"),
-        ArticleChange("a1", None, NOW - timedelta(hours=1), "kafka:t/0/2"),
+        ArticleChange("a1", article("a1", NOW - timedelta(days=1)), NOW - timedelta(hours=3), "kafka:t/0/1", 1),
+        ArticleChange("a1", None, NOW - timedelta(hours=1), "kafka:t/0/2", 2),
     ]
     first = apply_changes(store, changes)
     files = store.list_files("catalog/")
@@ -94,7 +94,9 @@ def test_a_takedown_leaves_the_catalogue_and_keeps_no_content(store: LakeStore) 
 
 def test_unpublished_articles_stay_with_their_status(store: LakeStore) -> None:
     upsert_articles(store, [article("a1", NOW - timedelta(days=1))])
-    result = upsert_articles(store, [article("a1", NOW - timedelta(days=1), status="unpublished")], received_at=NOW)
+    result = upsert_articles(
+        store, [article("a1", NOW - timedelta(days=1), status="unpublished")], received_at=NOW
+    )
     assert (result.rows, result.published) == (1, 0)
     assert read_catalog(store).column("status").to_pylist() == ["unpublished"]
 
@@ -108,7 +110,10 @@ def test_a_read_as_of_a_time_sees_only_what_held_then(store: LakeStore) -> None:
     apply_changes(store, [ArticleChange("a1", None, t0 + timedelta(days=7), "kafka:t/0/5")])
 
     assert titles(read_catalog(store, as_of=t0 + timedelta(days=1))) == {"a1": "Title of a1"}
-    assert titles(read_catalog(store, as_of=t0 + timedelta(days=6))) == {"a1": "Corrected", "a2": "Title of a2"}
+    assert titles(read_catalog(store, as_of=t0 + timedelta(days=6))) == {
+        "a1": "Corrected",
+        "a2": "Title of a2",
+    }
     assert titles(read_catalog(store, as_of=t0 + timedelta(days=8))) == {"a2": "Title of a2"}
     assert read_catalog(store, as_of=t0 - timedelta(days=1)).num_rows == 0
     assert titles(read_catalog(store)) == {"a2": "Title of a2"}
@@ -140,12 +145,58 @@ def test_a_catalogue_from_before_articles_v1_is_read_in_todays_schema(store: Lak
     assert (row["section"], row["status"], row["read_time_s"]) == ("sports", "published", 95)
     assert read_catalog(store, as_of=NOW).num_rows == 1
     assert read_catalog(store, as_of=published - timedelta(hours=1)).num_rows == 0
-    # The next change carries the legacy rows into the new snapshot.
+    # The next change carries the legacy rows into the new snapshot and into the change log.
     upsert_articles(store, [article("a1", NOW - timedelta(days=1))])
     assert sorted(read_catalog(store).column("article_id").to_pylist()) == ["a1", "old-1"]
+    assert sorted(read_catalog(store, as_of=NOW).column("article_id").to_pylist()) == ["a1", "old-1"]
 
 
 def test_no_catalogue_is_a_clear_error(store: LakeStore) -> None:
     with pytest.raises(FileNotFoundError, match="no article catalogue"):
         read_catalog(store)
     assert catalog_version(store) is None
+
+
+def test_a_republication_updated_after_the_takedown_brings_the_article_back(store: LakeStore) -> None:
+    upsert_articles(store, [article("a1", NOW - timedelta(days=2))])
+    apply_changes(store, [ArticleChange("a1", None, NOW - timedelta(hours=2), "kafka:t/0/5", 5)])
+    again = article("a1", NOW - timedelta(days=2), updated_at=(NOW - timedelta(hours=1)).isoformat())
+    result = apply_changes(store, [ArticleChange("a1", again, NOW - timedelta(hours=1), "kafka:t/0/6", 6)])
+    assert result.statuses == {"a1": "published"}
+    assert read_catalog(store).column("article_id").to_pylist() == ["a1"]
+
+
+def test_offsets_order_changes_received_at_the_same_instant(store: LakeStore) -> None:
+    # A POST at offset 9 and a DELETE at offset 10, stamped in the same millisecond: the
+    # DELETE is the later (numerically, not as text: "9" sorts after "10").
+    at = NOW - timedelta(minutes=1)
+    result = apply_changes(
+        store,
+        [
+            ArticleChange("a1", article("a1", NOW - timedelta(days=1)), at, "kafka:t/0/9", 9),
+            ArticleChange("a1", None, at, "kafka:t/0/10", 10),
+        ],
+    )
+    assert result.statuses == {"a1": "deleted"} and read_catalog(store).num_rows == 0
+    assert read_catalog(store, as_of=NOW).num_rows == 0
+
+
+def test_a_correction_sent_again_with_the_same_times_wins(store: LakeStore) -> None:
+    t0 = NOW - timedelta(days=3)
+    upsert_articles(store, [article("a1", t0, title="First")])
+    result = upsert_articles(store, [article("a1", t0, title="Corrected")])
+    assert result.statuses == {"a1": "published"}
+    assert titles(read_catalog(store)) == {"a1": "Corrected"}
+    assert titles(read_catalog(store, as_of=NOW)) == {"a1": "Corrected"}
+    # The same call again is a repeat: nothing recorded, nothing rewritten.
+    files = store.list_files("catalog/")
+    assert upsert_articles(store, [article("a1", t0, title="Corrected")]).changes == 0
+    assert store.list_files("catalog/") == files
+
+
+def test_an_older_change_delivered_late_does_not_undo_a_newer_one(store: LakeStore) -> None:
+    t0 = NOW - timedelta(days=3)
+    upsert_articles(store, [article("a1", t0, title="New", updated_at=(t0 + timedelta(days=1)).isoformat())])
+    upsert_articles(store, [article("a1", t0, title="Old")])  # history imported afterwards
+    assert titles(read_catalog(store)) == {"a1": "New"}
+    assert titles(read_catalog(store, as_of=t0 + timedelta(hours=1))) == {"a1": "Old"}

@@ -16,6 +16,7 @@ becomes a dead letter with the reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -31,7 +32,7 @@ from redis.asyncio import Redis
 
 from components.config import Settings
 from components.events import DeadLetter, EventValidationError, FieldError
-from components.events.articles import ArticleStatus, decode_article
+from components.events.articles import ArticleStatus, check_article_id, decode_article
 from components.events.dead_letter import MAX_PAYLOAD_BYTES
 from components.lake.catalog import ArticleChange, CatalogResult, apply_changes
 from components.lake.layout import dead_letter_original
@@ -64,35 +65,49 @@ def record_time(timestamp_ms: int | None) -> datetime:
     return datetime.now(UTC)
 
 
-def change_of(record: Any, store: LakeStore | None = None) -> ArticleChange | DeadLetter:
-    """The catalogue change a record of `articles.v1` holds, or the dead letter saying why not
-    (an original too large for a dead letter is first kept whole in `store`, and named)."""
-    received = record_time(record.timestamp)
+@dataclass(frozen=True)
+class Rejected:
+    """A record that holds no catalogue change, and why (dead-lettered at the flush)."""
+
+    record: Any
+    errors: list[FieldError]
+
+
+def change_of(record: Any, received: datetime | None = None) -> ArticleChange | Rejected:
+    """The catalogue change a record of `articles.v1` holds (received at `received`, default
+    the record's timestamp), or why it holds none."""
+    received = received or record_time(record.timestamp)
     origin = f"kafka:{record.topic}/{record.partition}/{record.offset}"
     key = record.key.decode("utf-8", "replace") if record.key else ""
-    errors: list[FieldError] = []
     if not key:
-        errors.append(FieldError("$key", "missing: articles.v1 records are keyed by article id", "missing"))
-    elif record.value is None:
-        return ArticleChange(key, None, received, origin)
-    else:
-        try:
-            article = decode_article(record.value, now=received)
-        except EventValidationError as exc:
-            errors.extend(exc.errors)
-        else:
-            if article.article_id != key:
-                errors.append(FieldError("$key", f"is {key[:128]!r}, not the article's id", "key_mismatch"))
-            else:
-                return ArticleChange(key, article, received, origin)
+        return Rejected(
+            record, [FieldError("$key", "missing: articles.v1 records are keyed by article id", "missing")]
+        )
+    if (problem := check_article_id(key)) is not None:
+        return Rejected(record, [FieldError("$key", problem.reason, problem.code)])
+    if record.value is None:
+        return ArticleChange(key, None, received, origin, record.offset)
+    try:
+        article = decode_article(record.value, now=received)
+    except EventValidationError as exc:
+        return Rejected(record, list(exc.errors))
+    if article.article_id != key:
+        return Rejected(record, [FieldError("$key", f"is {key!r}, not the article's id", "key_mismatch")])
+    return ArticleChange(key, article, received, origin, record.offset)
+
+
+def dead_letter(rejected: Rejected, store: LakeStore) -> DeadLetter:
+    """The bounded dead letter of a rejected record; an original too large for one is kept
+    whole in the lake first (the broker acknowledged it: it must not be lost) and named."""
+    record = rejected.record
     value = record.value or b""
     ref = None
-    if store is not None and len(value) > MAX_PAYLOAD_BYTES:
+    if len(value) > MAX_PAYLOAD_BYTES:
         ref = dead_letter_original(hashlib.sha256(value).hexdigest())
         store.write_atomic(ref, value)
     return DeadLetter.from_rejection(
         value,
-        EventValidationError(errors),
+        EventValidationError(rejected.errors),
         source=SOURCE,
         topic=record.topic,
         partition=record.partition,
@@ -101,20 +116,16 @@ def change_of(record: Any, store: LakeStore | None = None) -> ArticleChange | De
     )
 
 
-def withdrawn(change: ArticleChange) -> bool:
-    return change.article is None or change.article.status is not ArticleStatus.PUBLISHED
-
-
-async def push_withdrawals(redis: Redis, prefix: str, changes: list[ArticleChange], now: datetime) -> tuple[int, int]:
-    """Tell the recommend replicas which articles left the catalogue, and which of the ones
-    that had left came back: the set first (a replica connecting now loads it), then the
-    message. An ordinary upsert of a published article is not pushed (the next snapshot read
-    brings it). Returns (withdrawn, returned)."""
-    latest: dict[str, ArticleChange] = {}
-    for change in changes:
-        latest[change.article_id] = change
-    gone = {a: c.received_at.timestamp() for a, c in latest.items() if withdrawn(c)}
-    published = [a for a, c in latest.items() if not withdrawn(c)]
+async def push_withdrawals(
+    redis: Redis, prefix: str, statuses: dict[str, str], now: datetime
+) -> tuple[int, int]:
+    """Tell the recommend replicas which articles left the catalogue (`statuses`: the articles a
+    flush changed, with their status now), and which of the ones that had left came back: the
+    set first (a replica connecting now loads it), then the message. An ordinary upsert of a
+    published article is not pushed (the next snapshot read brings it). Returns (withdrawn,
+    returned)."""
+    gone = {a: now.timestamp() for a, status in statuses.items() if status != ArticleStatus.PUBLISHED.value}
+    published = [a for a, status in statuses.items() if status == ArticleStatus.PUBLISHED.value]
     key = catalogue_withdrawn_key(prefix)
     back: list[str] = []
     if published:
@@ -150,77 +161,99 @@ class CatalogueIngestor:
         self.dead_letters = EventProducer(settings.kafka, ensure=[settings.kafka.dead_letter_topic])
         self.redis = Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5)
         self.changes: list[ArticleChange] = []
-        self.letters: list[DeadLetter] = []
+        self.rejected: list[Rejected] = []
         self.positions: dict[TopicPartition, int] = {}
+        self._clock: dict[TopicPartition, datetime] = {}
         self._last_flush = time.monotonic()
         self.last_progress = time.monotonic()
         self.total_changes = 0
         self.last_result: CatalogResult | None = None
 
     async def flush(self) -> CatalogueFlush | None:
+        """Write what was gathered to the lake, dead-letter the rejected records, push the
+        withdrawals, then commit. Raises (nothing committed, everything kept for the next try)
+        when the lake or the broker fails."""
         if not self.positions:
             self._last_flush = time.monotonic()
             return None
         started = time.perf_counter()
-        changes, letters, positions = self.changes, self.letters, self.positions
+        changes, rejected, positions = self.changes, self.rejected, self.positions
         result = await asyncio.to_thread(apply_changes, self.store, changes) if changes else None
-        if letters:
-            await self.dead_letters.send_dead_letters(letters)  # raises: nothing committed, replayed
+        if rejected:
+            letters = await asyncio.to_thread(lambda: [dead_letter(r, self.store) for r in rejected])
+            await self.dead_letters.send_dead_letters(letters)
         gone = back = 0
         pushed = True
-        if changes:
+        if result is not None and result.statuses:
             try:
                 gone, back = await push_withdrawals(
-                    self.redis, self.settings.redis.key_prefix, changes, datetime.now(UTC)
+                    self.redis, self.settings.redis.key_prefix, result.statuses, datetime.now(UTC)
                 )
             except Exception as exc:  # the snapshot holds it: serving sees it at its next read
                 pushed = False
-                log.warning("could not push %d catalogue change(s) to Redis (%r)", len(changes), exc)
+                log.warning("could not push %d catalogue change(s) to Redis (%r)", len(result.statuses), exc)
         try:
             await self.consumer.commit(positions)
         except KafkaError as exc:
             log.warning("commit after the catalogue flush failed (%r); changes will be replayed", exc)
-        self.changes, self.letters, self.positions = [], [], {}
+        self.changes, self.rejected, self.positions = [], [], {}
         self._last_flush = time.monotonic()
+        self.last_progress = time.monotonic()
         self.total_changes += len(changes)
         self.last_result = result or self.last_result
         stats = CatalogueFlush(
-            len(changes), gone, back, len(letters), pushed, time.perf_counter() - started,
+            len(changes), gone, back, len(rejected), pushed, time.perf_counter() - started,
             result.content_hash if result else None,
         )  # fmt: skip
         if self.on_flush:
             self.on_flush(stats)
         return stats
 
+    def _received(self, tp: TopicPartition, record: Any) -> datetime:
+        """The record's time, never before the previous record's on its partition: the broker's
+        order (the offset) is the order of the changes, whatever the producers' clocks say."""
+        received = max(record_time(record.timestamp), self._clock.get(tp, datetime.min.replace(tzinfo=UTC)))
+        self._clock[tp] = received
+        return received
+
     async def run(self, stop: asyncio.Event) -> None:
         self.consumer.subscribe([self.settings.kafka.articles_topic])
         await self.consumer.start()
         interval = self.settings.ingestor.catalogue_flush_interval_s
+        backoff = interval
         try:
             while not stop.is_set():
+                if self.positions and time.monotonic() - self._last_flush >= interval:
+                    try:
+                        await self.flush()
+                        backoff = interval
+                    except Exception as exc:  # the lake or the broker: kept, retried after a pause
+                        self._last_flush = time.monotonic()
+                        log.warning("catalogue flush failed (%r): kept, retried in %.1f s", exc, backoff)
+                        # Read no more meanwhile: what is held stays bounded.
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 30.0)
+                        continue
                 try:
                     polled = await self.consumer.getmany(timeout_ms=100, max_records=1_000)
-                    self.last_progress = time.monotonic()
+                    if not self.positions:
+                        self.last_progress = time.monotonic()
                 except KafkaError as exc:
                     log.warning("catalogue poll failed (%r); retrying", exc)
                     await asyncio.sleep(0.5)
                     continue
                 for tp, records in polled.items():
-                    # Validation (and keeping an oversized original) off the event loop.
-                    decoded = await asyncio.to_thread(lambda rs=records: [change_of(r, self.store) for r in rs])
-                    for change in decoded:
-                        if isinstance(change, DeadLetter):
-                            self.letters.append(change)
+                    for record in records:
+                        change = change_of(record, self._received(tp, record))
+                        if isinstance(change, Rejected):
+                            self.rejected.append(change)
                         else:
                             self.changes.append(change)
                     self.positions[tp] = records[-1].offset + 1
-                if self.positions and time.monotonic() - self._last_flush >= interval:
-                    try:
-                        await self.flush()
-                    except Exception as exc:  # the lake or the broker: kept, retried next interval
-                        self._last_flush = time.monotonic()
-                        log.warning("catalogue flush deferred (%r): the changes are kept and retried", exc)
-            await self.flush()
+                if polled:
+                    await asyncio.sleep(0)
+            with contextlib.suppress(Exception):
+                await self.flush()
         finally:
             await self.consumer.stop()
             await self.dead_letters.stop()

@@ -113,30 +113,26 @@ def test_changes_reach_the_lake_and_withdrawals_the_replicas(reco_settings: Sett
     assert read_changes(store).num_rows == 5
     assert offsets == 8  # every record, broken ones included, after the lake had the changes
     letters = asyncio.run(
-        read_topic(reco_settings.kafka.bootstrap_servers, reco_settings.kafka.dead_letter_topic, 3, idle_s=1.5)
+        read_topic(
+            reco_settings.kafka.bootstrap_servers, reco_settings.kafka.dead_letter_topic, 3, idle_s=1.5
+        )
     )
     reasons = sorted(e.field for r in letters for e in decode_dead_letter(r.value).errors)
     assert reasons == ["$key", "$key", "title"]
 
 
 def test_a_return_is_pushed_only_for_an_article_that_had_left(reco_settings: Settings) -> None:
-    from components.events.articles import decode_article
-    from components.lake.catalog import ArticleChange
     from components.lake.catalogue_ingest import push_withdrawals
 
     prefix = reco_settings.redis.key_prefix
     now = datetime.now(UTC)
 
-    def change(article_id: str, status: str | None) -> ArticleChange:
-        parsed = None if status is None else decode_article(article(article_id, status=status))
-        return ArticleChange(article_id, parsed, now, f"kafka:t/0/{article_id}")
-
     async def scenario() -> list[Any]:
         seen = []
         async with Redis.from_url(reco_settings.redis.url) as redis, redis.pubsub() as pubsub:
             await pubsub.subscribe(catalogue_channel(prefix))
-            assert await push_withdrawals(redis, prefix, [change("x1", None), change("x2", "published")], now) == (1, 0)
-            assert await push_withdrawals(redis, prefix, [change("x1", "published"), change("x2", "published")], now) == (0, 1)
+            assert await push_withdrawals(redis, prefix, {"x1": "deleted", "x2": "published"}, now) == (1, 0)
+            assert await push_withdrawals(redis, prefix, {"x1": "published", "x2": "published"}, now) == (0, 1)
             for _ in range(10):
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                 if message is not None:
@@ -144,4 +140,7 @@ def test_a_return_is_pushed_only_for_an_article_that_had_left(reco_settings: Set
             assert await redis.zcard(catalogue_withdrawn_key(prefix)) == 0
         return seen
 
-    assert asyncio.run(scenario()) == [[{"article_id": "x1", "withdrawn": True}], [{"article_id": "x1", "withdrawn": False}]]
+    assert asyncio.run(scenario()) == [
+        [{"article_id": "x1", "withdrawn": True}],
+        [{"article_id": "x1", "withdrawn": False}],
+    ]

@@ -108,6 +108,8 @@ def partition_dates(paths: list[str], base: str) -> list[str]:
 # Erasure (components.lake.tombstones): one small file per erased reader, named by the sha256 of
 # the reader's id; it holds the raw id (the lake needs it to find the reader's records).
 TOMBSTONES = "erasure/tombstones"
+# Which tombstones `apply_erasure` has carried through the whole lake (hashed ids, JSON).
+ERASURE_APPLIED = "erasure/_applied.json"
 
 
 def tombstone_path(user_hash: str) -> str:

@@ -46,7 +46,7 @@ from components.events import Event, encode_event
 from components.events.columns import TIMESTAMP, silver_schema
 from components.events.schema import MAX_EVENT_AGE
 from components.events.vectorised import max_age_for, validate_batch
-from components.lake.bronze import read_bronze_file
+from components.lake.bronze import IMPORT_PARTITION, read_bronze_file
 from components.lake.layout import (
     BRONZE,
     SILVER,
@@ -158,7 +158,12 @@ class _Quarantined:
     ) -> None:
         """Bronze record `row` (of the build's arrays)."""
         self.add(
-            values[row].as_py(), partitions[row].as_py(), offsets[row].as_py(), check, reason, origins[row].as_py()
+            values[row].as_py(),
+            partitions[row].as_py(),
+            offsets[row].as_py(),
+            check,
+            reason,
+            origins[row].as_py(),
         )
 
     def table(self) -> pa.Table:
@@ -187,9 +192,20 @@ def _read_bronze(store: LakeStore, dt: str) -> tuple[pa.Table, list[str]]:
     if not tables:
         raise FileNotFoundError(f"no bronze files under {store.uri(bronze_prefix(dt))}")
     table = pa.concat_tables(tables)
-    # Deterministic "first wins": Kafka order, then arrival.
+    # Deterministic "first wins": Kafka order, then arrival. Imported records (partition -1)
+    # have no Kafka order across runs: the earlier run wins, then the row's place in it.
+    imported = pc.equal(table.column("partition"), IMPORT_PARTITION)
+    arrival = table.column("ingested_at").cast(pa.int64())
+    offset = table.column("offset")
+    keys = pa.table(
+        {
+            "partition": table.column("partition"),
+            "first": pc.if_else(imported, arrival, offset),
+            "then": pc.if_else(imported, offset, arrival),
+        }
+    )
     order = pc.sort_indices(
-        table, sort_keys=[("partition", "ascending"), ("offset", "ascending"), ("ingested_at", "ascending")]
+        keys, sort_keys=[("partition", "ascending"), ("first", "ascending"), ("then", "ascending")]
     )
     return table.take(order), files
 
@@ -242,17 +258,18 @@ def _received(bronze: pa.Table) -> pa.Array:
 
 def silver_pandas(table: pa.Table) -> pd.DataFrame:
     """Silver rows as the frame the suite checks: nullable integer and float dtypes, and
-    Arrow-backed strings (the suite reads them several times faster than Python objects)."""
-    frame = table.to_pandas()
+    Arrow-backed strings (the suite reads them several times faster than Python objects,
+    and no Python string is made)."""
+    dtypes = {
+        pa.int32(): pd.Int64Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.float64(): pd.Float64Dtype(),
+        pa.string(): pd.StringDtype("pyarrow"),
+    }
+    frame = table.to_pandas(types_mapper=dtypes.get)
     for column in table.schema:
-        if pa.types.is_integer(column.type):
-            frame[column.name] = frame[column.name].astype("Int64")
-        elif pa.types.is_floating(column.type):
-            frame[column.name] = frame[column.name].astype("Float64")
-        elif pa.types.is_string(column.type):
-            frame[column.name] = pd.Series(
-                pd.arrays.ArrowStringArray(table.column(column.name).combine_chunks()), index=frame.index
-            )
+        if pa.types.is_timestamp(column.type):
+            frame[column.name] = pd.to_datetime(frame[column.name], utc=True)
     return frame
 
 
@@ -312,8 +329,13 @@ def build_silver(
     duplicates = int(same.sum())  # redeliveries: the same event again
     for position in repeats[~same].tolist():
         quarantine.add_row(
-            values, partitions, offsets, origins, int(rows[position]),
-            "unique event_id", "duplicate event_id with different content",
+            values,
+            partitions,
+            offsets,
+            origins,
+            int(rows[position]),
+            "unique event_id",
+            "duplicate event_id with different content",
         )
     kept = np.ones(len(rows), dtype=bool)
     kept[repeats] = False
@@ -357,8 +379,13 @@ def build_silver(
         kept_rows = rows[kept]
         for position, names in sorted(bad_rows.items()):
             quarantine.add_row(
-                values, partitions, offsets, origins, int(kept_rows[position]),
-                ", ".join(names), "failed: " + "; ".join(names),
+                values,
+                partitions,
+                offsets,
+                origins,
+                int(kept_rows[position]),
+                ", ".join(names),
+                "failed: " + "; ".join(names),
             )
         if bad_rows:
             good = pa.array(sorted(set(range(table.num_rows)) - set(bad_rows)), pa.int64())
@@ -431,7 +458,9 @@ def _content_hash(event_ids: pa.ChunkedArray | pa.Array, canonical: pa.Array) ->
     byte order is the event_id order (cheaper to sort)."""
     order = pc.sort_indices(event_ids)
     ordered = canonical.take(order).cast(pa.large_binary())
-    lines = pc.binary_join_element_wise(ordered, pa.scalar(b"\n", pa.large_binary()), pa.scalar(b"", pa.large_binary()))
+    lines = pc.binary_join_element_wise(
+        ordered, pa.scalar(b"\n", pa.large_binary()), pa.scalar(b"", pa.large_binary())
+    )
     digest = hashlib.sha256()
     _, offsets, data = lines.buffers()
     if data is not None and len(lines):

@@ -1,5 +1,6 @@
 """Bronze to silver on a local lake: exact rows, dedup, quarantine with reasons, stable hash."""
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,3 +177,62 @@ def test_a_rebuild_never_silently_replaces_rows_with_an_empty_partition(store: L
     assert read_silver(store, "2026-11-20").num_rows == 20
     forced = build_silver(store, "2026-11-20", lateness_days=0, replace_worse=True)
     assert forced.rows == 0 and read_silver(store, "2026-11-20").num_rows == 0
+
+
+def test_a_backfill_records_its_rule_and_later_builds_keep_it(store: LakeStore) -> None:
+    """History ingested 70 days after it happened: built with a longer limit (a backfill), the
+    partition records it; a build without a limit (the daily flow's) keeps it; a build that
+    asks for the live limit would quarantine everything and is refused."""
+    from components.lake.silver import SilverRegressionError
+    from components.lake.validate import validate_partitions
+
+    values = [orjson.dumps(event(i)) for i in range(30)]
+    write_records(store, values, ingested_at=DAY + timedelta(days=70))
+    assert build_silver(store, "2026-11-20").rows == 0  # the live limit: all of it is late
+    first = build_silver(store, "2026-11-20", lateness_days=90, replace_worse=True)
+    assert first.rows == 30
+    assert (first.manifest["lateness_days"], first.manifest["backfill"]) == (90, True)
+    again = build_silver(store, "2026-11-20")
+    assert again.manifest["lateness_days"] == 90 and again.content_hash == first.content_hash
+    with pytest.raises(SilverRegressionError, match="30 of 30 bronze rows quarantined"):
+        build_silver(store, "2026-11-20", lateness_days=30)
+    # Validation before training judges it by its own rule, unless told otherwise.
+    assert validate_partitions(store, ["2026-11-20"]).passed
+    assert not validate_partitions(store, ["2026-11-20"], lateness_days=30).passed
+
+
+def test_the_content_hash_is_the_contracts_canonical_one(store: LakeStore) -> None:
+    """Column-wise or by the model, the hash is sha256 over the sorted canonical encodings:
+    partitions built before keep their hashes."""
+    from components.events import decode_event
+    from components.lake.silver import content_hash
+
+    canonical = [orjson.dumps(event(i)) for i in range(40)]
+    spaced = [json.dumps(event(i)).encode() for i in range(40, 60)]  # another spelling: the model's path
+    write_bronze(store, canonical + spaced)
+    result = build_silver(store, "2026-11-20")
+    assert result.rows == 60 and result.fast_rows < 60
+    events = [decode_event(v, now=INGESTED) for v in canonical + spaced]
+    assert result.content_hash == content_hash(events)
+
+
+def test_imported_records_keep_their_origin_in_quarantine(store: LakeStore) -> None:
+    import pyarrow as pa
+
+    from components.lake.bronze import import_table, write_import_file
+
+    ok = orjson.dumps(event(1))
+    conflicting = orjson.dumps(event(1, user_id="someone-else"))
+    table = import_table(
+        pa.array([b"u", b"u"]),
+        pa.array([ok, conflicting]),
+        pa.array([0, 1]),
+        pa.array(["import:a.csv#1", "import:a.csv#2"]),
+        INGESTED,
+    )
+    write_import_file(store, "2026-11-20", table)
+    result = build_silver(store, "2026-11-20")
+    assert result.rows == 1
+    quarantine = read_quarantine(store, "2026-11-20")
+    assert quarantine.column("origin").to_pylist() == ["import:a.csv#2"]
+    assert quarantine.column("kafka_partition").to_pylist() == [-1]

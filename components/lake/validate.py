@@ -3,6 +3,11 @@
 Per date: the manifest and its file exist, the file holds the manifest's row count, the Great
 Expectations suite passes on the stored rows (a corrupted or hand-edited file fails here), and
 no more than `max_quarantine_share` of the bronze rows were quarantined.
+
+The suite's lateness horizon is the partition's rule: the one given (`lateness_days`), else the
+one it was built with (its manifest: a backfill keeps its longer limit), else the default. A
+partition built by a bulk import may have left the suite to this check (its manifest's
+`expectations` is empty): it runs here, on every partition, before every training.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from components.lake.layout import silver_manifest_path
-from components.lake.silver import read_manifest, read_silver
+from components.lake.silver import lateness_rule, read_manifest, read_silver, silver_pandas
 from components.lake.store import LakeStore
 from components.validation import validate_silver_events
 
@@ -38,7 +43,9 @@ class ValidationReport:
         return asdict(self)
 
 
-def validate_partition(store: LakeStore, dt: str, *, max_quarantine_share: float) -> PartitionReport:
+def validate_partition(
+    store: LakeStore, dt: str, *, max_quarantine_share: float, lateness_days: int | None = None
+) -> PartitionReport:
     report = PartitionReport(dt=dt, passed=False)
     if not store.exists(silver_manifest_path(dt)):
         report.failures.append("no silver manifest: the partition was never built")
@@ -57,11 +64,12 @@ def validate_partition(store: LakeStore, dt: str, *, max_quarantine_share: float
     if table.num_rows == 0:
         report.failures.append("no rows")
     else:
-        frame = table.to_pandas()  # read_silver fills received_at of schema-1 partitions
-        for column in ("dwell_ms", "position", "kafka_partition", "kafka_offset"):
-            frame[column] = frame[column].astype("Int64")
-        frame["propensity"] = frame["propensity"].astype("Float64")
-        outcome = validate_silver_events(frame, date.fromisoformat(dt))
+        # read_silver fills received_at of schema-1 partitions
+        outcome = validate_silver_events(
+            silver_pandas(table),
+            date.fromisoformat(dt),
+            lateness_days=lateness_rule(store, dt, lateness_days),
+        )
         report.expectations = outcome.summary
         failed = {name: s["unexpected"] for name, s in outcome.summary.items() if not s["success"]}
         if failed:
@@ -78,7 +86,16 @@ def validate_partition(store: LakeStore, dt: str, *, max_quarantine_share: float
 
 
 def validate_partitions(
-    store: LakeStore, dates: list[str], *, max_quarantine_share: float = 0.05
+    store: LakeStore,
+    dates: list[str],
+    *,
+    max_quarantine_share: float = 0.05,
+    lateness_days: int | None = None,
 ) -> ValidationReport:
-    partitions = [validate_partition(store, dt, max_quarantine_share=max_quarantine_share) for dt in dates]
+    """`lateness_days`: the suite's lateness horizon for every partition; None: each
+    partition's own rule (see lateness_rule)."""
+    partitions = [
+        validate_partition(store, dt, max_quarantine_share=max_quarantine_share, lateness_days=lateness_days)
+        for dt in dates
+    ]
     return ValidationReport(passed=all(p.passed for p in partitions), partitions=partitions)

@@ -131,7 +131,9 @@ class Catalogue:
         ctr = np.where(known, old.ctr_24h[take] if len(old) else np.nan, np.nan)
         return replace(self, views_24h=views, ctr_24h=ctr).reranked(now_s, rule or PopularityRule())
 
-    def without(self, article_ids: Iterable[str], *, now_s: float, rule: PopularityRule | None = None) -> Catalogue:
+    def without(
+        self, article_ids: Iterable[str], *, now_s: float, rule: PopularityRule | None = None
+    ) -> Catalogue:
         """A copy where `article_ids` (withdrawn: taken down, unpublished) are never live."""
         rows = [i for i in (self.index.get(a) for a in article_ids) if i is not None]
         if not rows:

@@ -43,7 +43,9 @@ def test_a_withdrawal_leaves_every_order_at_once() -> None:
 
 
 def test_a_cache_written_before_articles_v1_still_loads() -> None:
-    old = table(["published"] * 2).drop_columns(["status"]).rename_columns(
-        ["article_id", "category", "published_at", "expires_at"]
+    old = (
+        table(["published"] * 2)
+        .drop_columns(["status"])
+        .rename_columns(["article_id", "category", "published_at", "expires_at"])
     )
     assert list(Catalogue.from_table(old, now_s=NOW).category) == ["news", "news"]

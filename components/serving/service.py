@@ -26,9 +26,13 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from components.config import Settings
 from components.config.redact import redact, secret_values
@@ -70,6 +74,10 @@ from components.streaming import EventProducer
 log = logging.getLogger("reco.serving")
 
 CATALOGUE_CACHE = "catalogue.parquet"
+# Withdrawals pushed by the catalogue consumer are kept this long (the snapshot holds them for
+# good long before), and the set is read again this often in case a message was missed.
+WITHDRAWN_KEEP_S = 86_400.0
+WITHDRAWN_RELOAD_S = 30.0
 FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
 
@@ -231,6 +239,7 @@ class RecommendService:
             if len(self.catalogue) or not cache.exists():
                 return  # keep the one in memory (or stay empty: nothing to fall back on)
             table = await asyncio.to_thread(pq.read_table, cache)
+        self._returned(table)
         catalogue = Catalogue.from_table(table, now_s=now, rule=self.rule)
         # Keep the item features until the next item refresh fills the new articles in.
         catalogue = catalogue.with_features_of(self.catalogue, now_s=now, rule=self.rule)
@@ -242,15 +251,29 @@ class RecommendService:
         (re)connection: subscribe, then load the recent withdrawals, so none falls in between."""
         prefix = self.settings.redis.key_prefix
         while True:
-            client = AsyncRedis.from_url(self.settings.redis.url, socket_connect_timeout=5)
+            # No silent reconnection (a message published meanwhile would be lost without the
+            # set being loaded again): any trouble ends this connection, the next one reloads.
+            client = AsyncRedis.from_url(
+                self.settings.redis.url,
+                socket_connect_timeout=5,
+                health_check_interval=10,
+                retry=Retry(NoBackoff(), 0),
+            )
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(catalogue_channel(prefix))
-                    since = time.time() - 86_400
-                    recent = await client.zrangebyscore(catalogue_withdrawn_key(prefix), since, "+inf", withscores=True)
-                    self.withdraw({member.decode(): score for member, score in recent})
-                    self._flag("catalogue_push", None)
+                    loaded = 0.0
                     while True:
+                        if time.monotonic() - loaded > WITHDRAWN_RELOAD_S:
+                            since = time.time() - WITHDRAWN_KEEP_S
+                            recent = await client.zrangebyscore(
+                                catalogue_withdrawn_key(prefix), since, "+inf", withscores=True
+                            )
+                            self.withdraw(
+                                {m.decode(): at for m, at in recent if m.decode() not in self.withdrawn}
+                            )
+                            loaded = time.monotonic()
+                            self._flag("catalogue_push", None)
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
                             self.apply_catalogue_push(message["data"])
@@ -282,14 +305,30 @@ class RecommendService:
             task.add_done_callback(self._refreshes.discard)
 
     def withdraw(self, articles: dict[str, float]) -> None:
+        """Take `articles` (id -> when withdrawn) out of the catalogue and the exploration
+        pools now; kept out of every catalogue read until a snapshot has them back."""
         if not articles:
             return
         self.withdrawn.update(articles)
-        cutoff = time.time() - 86_400
+        cutoff = time.time() - WITHDRAWN_KEEP_S
         self.withdrawn = {a: at for a, at in self.withdrawn.items() if at >= cutoff}
         now = self.clock()
         self._swap_catalogue(self.catalogue.without(articles, now_s=now, rule=self.rule))
+        self.explore_pools = {
+            section: [a for a in pool if a not in articles] for section, pool in self.explore_pools.items()
+        }
         self.metrics.withdrawn.inc(len(articles))
+
+    def _returned(self, table: pa.Table) -> None:
+        """Forget the withdrawals the snapshot `table` has undone (an article published again
+        after it was withdrawn), should the push of its return have been lost."""
+        if not self.withdrawn or "received_at" not in table.column_names:
+            return
+        rows = table.filter(pc.is_in(table.column("article_id"), value_set=pa.array(list(self.withdrawn))))
+        for row in rows.select(["article_id", "status", "received_at"]).to_pylist():
+            at = self.withdrawn.get(row["article_id"])
+            if at is not None and row["status"] == "published" and row["received_at"].timestamp() > at:
+                del self.withdrawn[row["article_id"]]
 
     def _swap_catalogue(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue

@@ -80,7 +80,9 @@ async def simulate_to_kafka(
     summary = SimulationSummary()
     try:
         articles = [
-            await producer.send(settings.articles_topic, orjson.dumps(record), key=str(record["article_id"]).encode())
+            await producer.send(
+                settings.articles_topic, orjson.dumps(record), key=str(record["article_id"]).encode()
+            )
             for record in world.catalogue.records()
         ]
         for future in articles:

@@ -172,7 +172,13 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "opinion": ("editorials", "letters", "columns", "debate"),
     "lifestyle": ("fashion", "homes", "gardening", "relationships"),
 }
-ANGLES: tuple[str, ...] = ("the latest on", "a closer look at", "five things about", "the debate over", "inside")
+ANGLES: tuple[str, ...] = (
+    "the latest on",
+    "a closer look at",
+    "five things about",
+    "the debate over",
+    "inside",
+)
 
 
 @dataclass

@@ -4,6 +4,7 @@ files, then the silver job with its validation), for tests of what reads silver.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, time, timedelta
 
 from components.features import compute_features
 from components.features.build import catalog_as_of
@@ -17,9 +18,12 @@ from components.testing.lake import write_bronze
 
 def land_day(store: LakeStore, traffic: DayTraffic, first_offset: int) -> int:
     """Land one simulated day as bronze (Kafka offsets from `first_offset`) and build its
-    silver partition; returns the next free offset."""
+    silver partition; returns the next free offset. The records are received at the end of
+    their day, as live traffic is: a world with fixed dates builds the same silver whenever the
+    test runs (the lateness rule measures from the receipt, never from today)."""
     values = [json.dumps(event).encode() for event in traffic.events]
-    write_bronze(store, values, first_offset=first_offset)
+    day_end = datetime.combine(traffic.day + timedelta(days=1), time(), tzinfo=UTC)
+    write_bronze(store, values, first_offset=first_offset, received_at=day_end)
     build_silver(store, traffic.day.isoformat())
     return first_offset + len(values)
 

@@ -1,6 +1,6 @@
 """The daily pipeline as one Metaflow flow; the same file runs locally and on Argo Workflows.
 
-    python pipelines/daily/flow.py run [--run-date 2026-11-26] [--start-date 2026-11-20]
+    python pipelines/daily/flow.py run [--run-date 2026-11-26] [--start-date 2026-11-20] [--lateness-days 90]
     python pipelines/daily/flow.py argo-workflows create     # CronWorkflow, 03:00 UTC daily
 
 start -> ingest (bronze to silver) -> validate (stops the run on a bad batch) -> features
@@ -54,6 +54,19 @@ def _context(profile: str, *, mlflow: bool = False) -> tuple[Any, Any]:
     return settings, LakeStore.from_settings(settings.lake)
 
 
+def _lateness(text: str) -> int | None:
+    """The `lateness-days` parameter: None (each partition's recorded rule) or days >= 0."""
+    if not str(text).strip():
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise ValueError(f"lateness-days must be a whole number of days, got {text!r}") from None
+    if days < 0:
+        raise ValueError(f"lateness-days must be 0 or more, got {days}")
+    return days
+
+
 # A dotted path: Metaflow imports it in a fresh process (a bare name would be looked up in
 # ./flow.py of the working directory).
 @exit_hook(on_error=["pipelines.daily.hooks.notify_failure"])
@@ -64,6 +77,12 @@ class DailyFlow(FlowSpec):
     )
     start_date = Parameter(
         "start-date", default="", help="backfill: ingest every day from this one to run-date"
+    )
+    lateness_days = Parameter(
+        "lateness-days",
+        default="",
+        help="oldest accepted arrival lag in days, for silver and validation (above 30: a backfill, "
+        "which the partitions record); default: each partition's recorded rule, else 30",
     )
     profile = Parameter("profile", default="local", help="settings profile: local or cluster")
     grid = Parameter("grid", default=json.dumps(DEFAULT_GRID), help="JSON: model kind -> list of params")
@@ -83,6 +102,7 @@ class DailyFlow(FlowSpec):
             raise ValueError(f"start-date {begin} is after run-date {end}")
         self.dates = [(begin + timedelta(days=n)).isoformat() for n in range((end - begin).days + 1)]
         self.candidates = parse_grid(json.loads(self.grid))
+        self.lateness = _lateness(self.lateness_days)
         self.flow_run_id = f"{current.flow_name}/{current.run_id}"
         self.next(self.ingest)
 
@@ -97,7 +117,13 @@ class DailyFlow(FlowSpec):
         missing = [dt for dt in self.dates if dt not in landed]
         if missing:
             raise FileNotFoundError(f"no bronze data for {missing} under {store.uri('bronze/events')}")
-        self.silver = {dt: build_silver(store, dt).manifest for dt in self.dates}
+        # Erasures first: a reader erased since the last run leaves bronze, silver and the
+        # feature sources before anything is built or trained from them.
+        from components.erasure.propagate import apply_pending_erasures
+
+        erasure = apply_pending_erasures(store)
+        self.erasure = erasure.as_dict() if erasure is not None else None
+        self.silver = {dt: build_silver(store, dt, lateness_days=self.lateness).manifest for dt in self.dates}
         self.events = sum(m["row_count"] for m in self.silver.values())
         self.next(self.validate)
 
@@ -114,7 +140,10 @@ class DailyFlow(FlowSpec):
         # Training reads every silver day up to the run date: all of them must be sound.
         self.training_dates = [dt for dt in silver_dates(store) if dt <= self.dates[-1]]
         report = validate_partitions(
-            store, self.training_dates, max_quarantine_share=settings.orchestration.max_quarantine_share
+            store,
+            self.training_dates,
+            max_quarantine_share=settings.orchestration.max_quarantine_share,
+            lateness_days=self.lateness,
         )
         self.validation = report.as_dict()
         store.write_atomic(

@@ -7,9 +7,9 @@ import orjson
 import pytest
 
 from components.config import load_settings
+from components.events.articles import validate_article
 from components.features.store import feature_store
 from components.lake import LakeStore
-from components.events.articles import validate_article
 from components.lake.catalog import upsert_articles
 from components.lake.silver import build_silver
 from components.testing.lake import write_bronze

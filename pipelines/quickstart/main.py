@@ -105,7 +105,9 @@ async def _ingest(
     progress: Progress,
 ) -> tuple[set[str], int, int]:
     kafka = settings.kafka
-    await ensure_topics(kafka, [kafka.events_topic, kafka.dead_letter_topic, kafka.articles_topic], PARTITIONS)
+    await ensure_topics(
+        kafka, [kafka.events_topic, kafka.dead_letter_topic, kafka.articles_topic], PARTITIONS
+    )
     before = await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
     env = _service_env(settings)
     collector = ServiceProcess("services.collector.main", env, logs / "collector.log").start()
@@ -260,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
                 dates.append(traffic.day.isoformat())
                 progress.advance(simulate)
             articles = world.catalogue.records()
-            acknowledged, rejected, ingested = asyncio.run(_ingest(settings, articles, events, logs, progress))
+            acknowledged, rejected, ingested = asyncio.run(
+                _ingest(settings, articles, events, logs, progress)
+            )
             store = LakeStore.from_settings(settings.lake)
             touched = sorted({e["ts"][:10] for e in events})
             flow_ok, flow_log = _run_daily_flow(settings, touched, logs, progress)

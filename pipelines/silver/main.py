@@ -1,7 +1,8 @@
 """Build silver partitions from bronze: `./pants run pipelines/silver/main.py -- --date 2026-11-20`.
 
 `--all` builds every date present in bronze. One JSON line per partition, then a summary line
-(last). Exit code 1 when a date has no bronze files.
+(last). Exit code 1 when a date has no bronze files. `--lateness-days 90` builds a backfill: the
+partitions record the limit and later builds without one keep it.
 """
 
 from __future__ import annotations
@@ -20,12 +21,29 @@ from components.lake.silver import SilverRegressionError, bronze_dates, build_si
 from pipelines.cli import iso_date
 
 
+def days(text: str) -> int:
+    """argparse type: a whole number of days, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--date", type=iso_date, action="append", dest="dates", help="event date (repeatable)")
     which.add_argument("--all", action="store_true", help="every date present in bronze")
-    p.add_argument("--lateness-days", type=int, default=30, help="oldest accepted arrival lag")
+    p.add_argument(
+        "--lateness-days",
+        type=days,
+        default=None,
+        help="oldest accepted arrival lag in days; above 30 the partition is a backfill and keeps "
+        "the limit (default: the partition's recorded rule, else 30)",
+    )
     p.add_argument(
         "--replace-worse",
         action="store_true",

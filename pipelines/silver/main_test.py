@@ -37,3 +37,33 @@ def test_builds_every_bronze_date(
 def test_missing_date_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECO_LAKE__ROOT", str(tmp_path / "lake"))
     assert main(["--date", "2026-01-01"]) == 1
+
+
+def test_a_backfill_build_records_its_lateness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("RECO_LAKE__ROOT", str(tmp_path / "lake"))
+    store = LakeStore(str(tmp_path / "lake"))
+    day = datetime(2026, 11, 20, 10, tzinfo=UTC)  # received 50 days later: a backfill
+    values = [
+        orjson.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": "view",
+                "user_id": "u",
+                "article_id": "a",
+                "ts": day.isoformat(),
+            }
+        )
+        for _ in range(3)
+    ]
+    write_bronze(store, values, ingested_at=day + timedelta(days=50))
+    assert main(["--date", "2026-11-20", "--lateness-days", "60"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert (first["row_count"], first["lateness_days"], first["backfill"]) == (3, 60, True)
+    assert main(["--date", "2026-11-20"]) == 0  # the recorded rule
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["row_count"] == 3
+    with pytest.raises(SystemExit):
+        main(["--date", "2026-11-20", "--lateness-days", "-1"])

@@ -36,6 +36,7 @@ from starlette.routing import Route
 from components.config import Settings
 from components.edge.ports import PortSplit
 from components.events import FieldError
+from components.events.articles import check_article_id
 from components.events.errors import field_label
 from components.events.schema import Event
 from components.intake import (
@@ -46,7 +47,7 @@ from components.intake import (
     RateLimitedError,
     read_bounded_body,
 )
-from components.intake.articles import ArticleIntake, check_article_id
+from components.intake.articles import ArticleIntake
 from components.intake.openapi import collector_openapi
 from components.logs import bind_request
 from components.streaming import BrokerUnavailableError, EventProducer
@@ -150,10 +151,14 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
 
     def unauthorized(request: Request) -> Response | None:
         if token is None:
-            return answer(403, {"error": "catalogue endpoints are disabled: set RECO_COLLECTOR__ADMIN_TOKEN"})
+            error = FieldError(
+                "Authorization", "catalogue endpoints are disabled: set RECO_COLLECTOR__ADMIN_TOKEN", "disabled"
+            )
+            return answer(403, {"accepted": 0, "error": error.as_dict()})
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, b"Bearer " + token):
-            return answer(401, {"error": "missing or wrong bearer token"}, {"WWW-Authenticate": "Bearer"})
+            error = FieldError("Authorization", "missing or wrong bearer token", "unauthorized")
+            return answer(401, {"accepted": 0, "error": error.as_dict()}, {"WWW-Authenticate": "Bearer"})
         return None
 
     async def post_articles(request: Request) -> Response:

@@ -358,7 +358,9 @@ def test_articles_are_upserted_keyed_by_id_and_bad_ones_answered_by_field(
     assert (body["accepted"], body["rejected"]) == (1, 2)
     results = body["results"]
     assert results[0] == {"index": 0, "status": "accepted", "article_id": "art-1"}
-    assert [e["field"] for e in results[1]["errors"]] == ["title"] and results[1]["errors"][0]["code"] == "missing"
+    assert [e["field"] for e in results[1]["errors"]] == ["title"] and results[1]["errors"][0][
+        "code"
+    ] == "missing"
     assert [e["field"] for e in results[2]["errors"]] == ["url"]
     (record,) = events_on(reco_settings, reco_settings.kafka.articles_topic, 1)
     assert record.key == b"art-1"
@@ -374,7 +376,8 @@ def test_a_takedown_is_a_tombstone_under_the_article_key(cms: TestClient, reco_s
 
 
 def test_catalogue_endpoints_need_the_token(reco_settings: Settings, cms: TestClient) -> None:
-    assert cms.post("/articles", json=article(), headers={"authorization": "Bearer wrong"}).status_code == 401
+    wrong = cms.post("/articles", json=article(), headers={"authorization": "Bearer wrong"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["field"] == "Authorization"
     assert cms.delete("/articles/a1", headers={"authorization": ""}).status_code == 401
     with TestClient(create_app(reco_settings)) as no_token:  # none configured: disabled
         assert no_token.post("/articles", json=article()).status_code == 403

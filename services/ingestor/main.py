@@ -116,7 +116,9 @@ def main() -> int:
         await asyncio.gather(*tasks, return_exceptions=True)
         for task in done:
             task.result()  # re-raise a crash
-        log.info("stopped after %d records, %d catalogue changes", ingestor.total_records, catalogue.total_changes)
+        log.info(
+            "stopped after %d records, %d catalogue changes", ingestor.total_records, catalogue.total_changes
+        )
 
     asyncio.run(run())
     return 0
