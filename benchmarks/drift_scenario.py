@@ -31,7 +31,7 @@ from rich.console import Console
 
 from components.config import load_settings
 from components.lake import LakeStore
-from components.lake.catalog import write_catalog
+from components.lake.catalog import upsert_articles
 from components.lake.layout import daily_report_path
 from components.models.fit import build_interactions
 from components.monitoring.actions import act_on
@@ -79,7 +79,7 @@ def scenario(name: str, args: argparse.Namespace, console: Console) -> dict[str,
         preference_shift=shift,
     )
     world = World.build(config)
-    write_catalog(store, world.catalogue.records())
+    upsert_articles(store, world.catalogue.articles(now=config.end))
     offset, dates = 0, []
     shares: list[float] = []
     retrain: dict[str, Any] | None = None

@@ -97,6 +97,7 @@ def run_drift_check(
             threshold=monitoring.drift_threshold,
         )
         save_html(table, html)
+        check.skipped.extend(f"{table}.{column}: {why}" for column, why in result["unmonitored"].items())
         for column, verdict in result["columns"].items():
             check.feature_columns[f"{table}.{column}"] = verdict
             votes.append(bool(verdict["drifted"]))

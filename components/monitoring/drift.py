@@ -30,10 +30,24 @@ def compare(
     threshold: float | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Evidently's DataDriftPreset on the columns (its per-column test unless `method` names
-    one, e.g. "psi"); returns ({share, columns}, html)."""
+    one, e.g. "psi"); returns ({share, columns, unmonitored}, html). A column with no value in
+    the reference or in the current window (a publisher's data without the events a feature
+    counts: no views, no dwell) cannot be compared: it is left out and listed under
+    `unmonitored` with the reason, instead of failing the whole check."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
+    unmonitored: dict[str, str] = {}
+    for name, frame in (("reference", reference), ("current window", current)):
+        for column in numerical + categorical:
+            if column not in unmonitored and frame[column].notna().sum() == 0:
+                unmonitored[column] = f"no values in the {name}"
+    numerical = [c for c in numerical if c not in unmonitored]
+    categorical = [c for c in categorical if c not in unmonitored]
+    if not numerical and not categorical:
+        return {"share": 0.0, "columns": {}, "unmonitored": unmonitored}, (
+            "<p>No column to compare: " + "; ".join(f"{c}: {why}" for c, why in unmonitored.items()) + "</p>"
+        )
     definition = DataDefinition(numerical_columns=numerical, categorical_columns=categorical)
     columns = numerical + categorical
     snapshot = Report([DataDriftPreset(drift_share=drift_share, method=method, threshold=threshold)]).run(
@@ -56,4 +70,6 @@ def compare(
                 "threshold": threshold,
                 "drifted": drifted,
             }
-    return {"share": share, "columns": per_column}, snapshot.get_html_str(as_iframe=False)
+    return {"share": share, "columns": per_column, "unmonitored": unmonitored}, snapshot.get_html_str(
+        as_iframe=False
+    )

@@ -36,3 +36,20 @@ def test_compare_flags_the_shifted_column_only() -> None:
     assert summary["columns"]["read_ratio_7d"]["drifted"] is False
     assert summary["share"] == pytest.approx(0.25)
     assert "<html" in html.lower()
+
+
+def test_a_feature_without_values_is_left_out_and_said_so() -> None:
+    """A publisher whose export has no view events has no read ratio: the check compares the
+    other columns instead of failing (the daily flow's monitor step ran into this)."""
+    rng = np.random.default_rng(2)
+    reference = _users(rng, 400, "2026-11-01", 3.0)
+    current = _users(rng, 400, "2026-11-02", 9.0)
+    reference["read_ratio_7d"] = np.nan
+    summary, _ = compare(reference, current, ["clicks_7d", "read_ratio_7d"], ["top_category"])
+    assert summary["unmonitored"] == {"read_ratio_7d": "no values in the reference"}
+    assert set(summary["columns"]) == {"clicks_7d", "top_category"}
+    assert summary["columns"]["clicks_7d"]["drifted"] is True
+    current["clicks_7d"] = np.nan
+    current["top_category"] = None
+    nothing, html = compare(reference, current, ["clicks_7d", "read_ratio_7d"], ["top_category"])
+    assert nothing["columns"] == {} and nothing["share"] == 0.0 and "No column to compare" in html

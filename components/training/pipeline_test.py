@@ -3,7 +3,7 @@ refusing a worse challenger, lineage that names the snapshot, reproduction from 
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,7 +129,8 @@ def test_lineage_names_the_snapshot_that_reproduce_uses(
         "article_id": "a-late",
         "ts": f"{dates[-1]}T12:00:00+00:00",
     }
-    write_bronze(copy, [json.dumps(late).encode()], partition=1)
+    arrived = datetime.fromisoformat(late["ts"]) + timedelta(days=1)  # late, but within the limit
+    write_bronze(copy, [json.dumps(late).encode()], partition=1, received_at=arrived, ingested_at=arrived)
     build_silver(copy, dates[-1])
     changed = reproduce(settings, copy, version)
     assert not changed.matched and not changed.snapshot_intact

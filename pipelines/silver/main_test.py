@@ -1,5 +1,6 @@
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -27,7 +28,8 @@ def test_builds_every_bronze_date(
             }
         )
         values.append(value)
-    write_bronze(store, values)
+    # Received when they happened: the result holds whatever today's date.
+    write_bronze(store, values, ingested_at=datetime(2026, 11, 21, 12, tzinfo=UTC))
     assert main(["--all"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(line["dt"], line["row_count"]) for line in lines[:-1]] == [("2026-11-20", 2), ("2026-11-21", 1)]
