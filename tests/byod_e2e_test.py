@@ -110,7 +110,9 @@ def test_sixty_days_of_history_train_a_model_and_a_second_import_changes_nothing
         tmp_path,
     )  # fmt: skip
     assert summary["model_version"] == "1" and summary["silver_dates"] == dates, summary
-    version = MlflowClient(env["RECO_MLFLOW__TRACKING_URI"]).get_model_version_by_alias("reco-articles", "champion")
+    version = MlflowClient(env["RECO_MLFLOW__TRACKING_URI"]).get_model_version_by_alias(
+        "reco-articles", "champion"
+    )
     assert json.loads(version.tags["reco.silver_hashes"]) == hashes  # the flow's rebuild kept every partition
 
     again = run([sys.executable, str(IMPORTER), "events", str(events_csv), *mapping], env, tmp_path)

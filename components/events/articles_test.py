@@ -138,4 +138,6 @@ def test_the_published_url_pattern_says_what_the_validator_checks(url: str) -> N
         accepted = True
     except EventValidationError as exc:
         accepted = "url" not in exc.fields
-    assert bool(re.fullmatch(URL_PATTERN, url)) == accepted  # JSON Schema patterns do not match before a final newline
+    assert (
+        bool(re.fullmatch(URL_PATTERN, url)) == accepted
+    )  # JSON Schema patterns do not match before a final newline

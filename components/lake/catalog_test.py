@@ -67,7 +67,9 @@ def test_upserts_are_read_back_with_every_contract_field(store: LakeStore) -> No
 
 def test_applying_the_same_changes_again_changes_nothing(store: LakeStore) -> None:
     changes = [
-        ArticleChange("a1", article("a1", NOW - timedelta(days=1)), NOW - timedelta(hours=3), "kafka:t/0/1", 1),
+        ArticleChange(
+            "a1", article("a1", NOW - timedelta(days=1)), NOW - timedelta(hours=3), "kafka:t/0/1", 1
+        ),
         ArticleChange("a1", None, NOW - timedelta(hours=1), "kafka:t/0/2", 2),
     ]
     first = apply_changes(store, changes)

@@ -132,7 +132,10 @@ def test_a_return_is_pushed_only_for_an_article_that_had_left(reco_settings: Set
         async with Redis.from_url(reco_settings.redis.url) as redis, redis.pubsub() as pubsub:
             await pubsub.subscribe(catalogue_channel(prefix))
             assert await push_withdrawals(redis, prefix, {"x1": "deleted", "x2": "published"}, now) == (1, 0)
-            assert await push_withdrawals(redis, prefix, {"x1": "published", "x2": "published"}, now) == (0, 1)
+            assert await push_withdrawals(redis, prefix, {"x1": "published", "x2": "published"}, now) == (
+                0,
+                1,
+            )
             for _ in range(10):
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2)
                 if message is not None:

@@ -152,7 +152,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
     def unauthorized(request: Request) -> Response | None:
         if token is None:
             error = FieldError(
-                "Authorization", "catalogue endpoints are disabled: set RECO_COLLECTOR__ADMIN_TOKEN", "disabled"
+                "Authorization",
+                "catalogue endpoints are disabled: set RECO_COLLECTOR__ADMIN_TOKEN",
+                "disabled",
             )
             return answer(403, {"accepted": 0, "error": error.as_dict()})
         given = request.headers.get("authorization", "").encode()
