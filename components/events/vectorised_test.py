@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic_core import to_json
+from pydantic_core import to_json  # pants: no-infer-dep (ships with pydantic)
 
 from components.events import Event, EventValidationError, decode_event, encode_event
 from components.events.codec import validate_event

@@ -83,7 +83,7 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
         ]
     }
     refused = {"type": "object", "required": ["error"]}
-    admin = [{"adminToken": []}]
+    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
     admin_refusals = {
         "401": json_response("No or a wrong bearer token", refused),
         "403": json_response("Catalogue endpoints are disabled (no token configured)", refused),
