@@ -8,6 +8,17 @@ from datetime import date, datetime
 from components.events.time import TimestampError, parse_timestamp
 
 
+def days(text: str) -> int:
+    """argparse type: a whole number of days, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
 def iso_date(text: str) -> str:
     """argparse type: a YYYY-MM-DD date, normalised; a clear error otherwise."""
     try:

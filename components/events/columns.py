@@ -53,28 +53,37 @@ class Column:
     json: bool = False  # an object, stored as its JSON text
 
 
-def _unwrap(annotation: Any) -> tuple[list[Any], list[Any]]:
-    """The non-null member types of an annotation and every constraint attached on the way."""
+def annotation_parts(annotation: Any) -> tuple[list[Any], list[Any], bool]:
+    """The non-null member types of a field annotation, every constraint attached on the way,
+    and whether None is allowed (a list type is kept whole: its column follows its items')."""
     origin = get_origin(annotation)
     if origin is Annotated:
         base, *extra = get_args(annotation)
         metadata: list[Any] = []
         for item in extra:
             metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
-        kinds, inner = _unwrap(base)
-        return kinds, metadata + inner
+        kinds, inner, nullable = annotation_parts(base)
+        return kinds, metadata + inner, nullable
     if origin in (Union, types.UnionType):
-        kinds, metadata = [], []
+        kinds, metadata, nullable = [], [], False
         for arg in get_args(annotation):
             if arg is type(None):
+                nullable = True
                 continue
-            k, m = _unwrap(arg)
+            k, m, n = annotation_parts(arg)
             kinds += k
             metadata += m
-        return kinds, metadata
+            nullable = nullable or n
+        return kinds, metadata, nullable
     if origin is list:
-        return [annotation], []  # kept whole: the column's type follows its items'
-    return [origin or annotation], []
+        return [annotation], [], False
+    return [origin or annotation], [], False
+
+
+def _unwrap(annotation: Any) -> tuple[list[Any], list[Any]]:
+    """The non-null member types of an annotation and every constraint attached on the way."""
+    kinds, metadata, _ = annotation_parts(annotation)
+    return kinds, metadata
 
 
 def _arrow(name: str, kinds: list[Any]) -> pa.DataType:

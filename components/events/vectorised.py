@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import os
 import re
-import types
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Any, get_origin
 from uuid import UUID
 
 import numpy as np
@@ -39,7 +38,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_json  # pants: no-infer-dep (ships with pydantic)
 
 from components.events.codec import decode_event, encode_event
-from components.events.columns import TIMESTAMP, Column, event_columns, event_row
+from components.events.columns import TIMESTAMP, Column, annotation_parts, event_columns, event_row
 from components.events.errors import EventValidationError, FieldError
 from components.events.schema import (
     IDENTIFIER_PATTERN,
@@ -75,26 +74,8 @@ class FastField:
 
 def _walk(annotation: Any) -> tuple[set[Any], list[Any], bool]:
     """(member types, constraints, None allowed) of a field annotation."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        base, *extra = get_args(annotation)
-        metadata: list[Any] = []
-        for item in extra:
-            metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
-        kinds, inner, nullable = _walk(base)
-        return kinds, metadata + inner, nullable
-    if origin in (Union, types.UnionType):
-        kinds, metadata, nullable = set(), [], False
-        for arg in get_args(annotation):
-            if arg is type(None):
-                nullable = True
-                continue
-            k, m, n = _walk(arg)
-            kinds |= k
-            metadata += m
-            nullable = nullable or n
-        return kinds, metadata, nullable
-    return {origin or annotation}, [], False
+    kinds, metadata, nullable = annotation_parts(annotation)
+    return {get_origin(k) or k for k in kinds}, metadata, nullable
 
 
 def _fast_field(column: Column, info: FieldInfo) -> FastField:

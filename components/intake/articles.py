@@ -10,48 +10,21 @@ the answer, and an article that breaks the contract is its bug to fix.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import orjson
 
 from components.events import EventValidationError, FieldError
 from components.events.articles import encode_article, validate_article
-from components.intake.intake import BodyError
+from components.intake.intake import BodyError, EventOutcome, IntakeResult
 from components.streaming import EventProducer
 
 
-@dataclass(frozen=True)
-class ArticleOutcome:
-    index: int
-    status: Literal["accepted", "rejected"]
-    article_id: str | None = None
-    errors: tuple[FieldError, ...] = ()
+class ArticleOutcome(EventOutcome):
+    """The answer for one article of a body (its id echoed as `article_id`)."""
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "status": self.status}
-        if self.article_id is not None:
-            out["article_id"] = self.article_id
-        if self.errors:
-            out["errors"] = [e.as_dict() for e in self.errors]
-        return out
-
-
-@dataclass
-class ArticleResult:
-    outcomes: list[ArticleOutcome] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> int:
-        return sum(1 for o in self.outcomes if o.status == "accepted")
-
-    @property
-    def rejected(self) -> int:
-        return len(self.outcomes) - self.accepted
-
-    def rejection_errors(self) -> list[FieldError]:
-        return [e for o in self.outcomes for e in o.errors]
+    ID_KEY: ClassVar[str] = "article_id"
 
 
 class ArticleIntake:
@@ -91,10 +64,10 @@ class ArticleIntake:
             )
         return document
 
-    async def upsert(self, body: bytes, *, now: datetime | None = None) -> ArticleResult:
+    async def upsert(self, body: bytes, *, now: datetime | None = None) -> IntakeResult:
         """Validate and deliver the articles of `body`; the outcome of each, by index."""
         now = now or datetime.now(UTC)
-        result = ArticleResult()
+        result = IntakeResult()
         messages: list[tuple[bytes | None, bytes | None]] = []
         for index, item in enumerate(self.parse(body)):
             try:

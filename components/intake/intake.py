@@ -12,7 +12,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import orjson
 
@@ -35,15 +35,19 @@ class BodyError(ValueError):
 
 @dataclass(frozen=True)
 class EventOutcome:
+    """The answer for one item of a body, by index; `id` is what the client sent as the item's
+    id (echoed under ID_KEY)."""
+
     index: int
     status: Literal["accepted", "rejected"]
-    event_id: str | None = None
+    id: str | None = None
     errors: tuple[FieldError, ...] = ()
+    ID_KEY: ClassVar[str] = "event_id"
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"index": self.index, "status": self.status}
-        if self.event_id is not None:
-            out["event_id"] = self.event_id
+        if self.id is not None:
+            out[self.ID_KEY] = self.id
         if self.errors:
             out["errors"] = [e.as_dict() for e in self.errors]
         return out

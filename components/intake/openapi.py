@@ -7,20 +7,23 @@ from typing import Any
 from components.config.settings import CollectorSettings
 from components.edge.openapi import RETRY_AFTER, document, health_paths, json_body, json_response, ref
 from components.events.jsonschema import article_json_schema, event_json_schema
+from components.intake.articles import ArticleOutcome
+from components.intake.intake import EventOutcome
 
 
-def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
+def _results(id_key: str) -> dict[str, Any]:
+    """The per-item answer of a batch endpoint (items echo their id under `id_key`)."""
     outcome = {
         "type": "object",
         "required": ["index", "status"],
         "properties": {
             "index": {"type": "integer", "minimum": 0},
             "status": {"enum": ["accepted", "rejected"]},
-            "event_id": {"type": "string"},
+            id_key: {"type": "string"},
             "errors": {"type": "array", "items": ref("FieldError")},
         },
     }
-    results = {
+    return {
         "type": "object",
         "required": ["accepted", "rejected", "results"],
         "properties": {
@@ -29,6 +32,10 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
             "results": {"type": "array", "items": outcome},
         },
     }
+
+
+def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
+    results = _results(EventOutcome.ID_KEY)
     failure = {
         "type": "object",
         "required": ["accepted", "error"],
@@ -44,25 +51,7 @@ def collector_openapi(settings: CollectorSettings) -> dict[str, Any]:
             {"type": "array", "minItems": 1, "maxItems": settings.max_batch, "items": ref("Event")},
         ]
     }
-    article_outcome = {
-        "type": "object",
-        "required": ["index", "status"],
-        "properties": {
-            "index": {"type": "integer", "minimum": 0},
-            "status": {"enum": ["accepted", "rejected"]},
-            "article_id": {"type": "string"},
-            "errors": {"type": "array", "items": ref("FieldError")},
-        },
-    }
-    article_results = {
-        "type": "object",
-        "required": ["accepted", "rejected", "results"],
-        "properties": {
-            "accepted": {"type": "integer", "minimum": 0},
-            "rejected": {"type": "integer", "minimum": 0},
-            "results": {"type": "array", "items": article_outcome},
-        },
-    }
+    article_results = _results(ArticleOutcome.ID_KEY)
     articles_body = {
         "oneOf": [
             ref("Article"),

@@ -47,17 +47,7 @@ from components.importer import (
 )
 from components.importer.articles import LIST_SEPARATOR, article_fields, import_articles
 from components.lake import LakeStore
-
-
-def days(text: str) -> int:
-    """argparse type: a whole number of days, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return value
+from pipelines.cli import days
 
 
 def parser() -> argparse.ArgumentParser:

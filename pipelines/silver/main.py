@@ -18,18 +18,7 @@ from components.config import load_settings
 from components.lake import LakeStore
 from components.lake.layout import SILVER
 from components.lake.silver import SilverRegressionError, bronze_dates, build_silver
-from pipelines.cli import iso_date
-
-
-def days(text: str) -> int:
-    """argparse type: a whole number of days, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return value
+from pipelines.cli import days, iso_date
 
 
 def main(argv: list[str] | None = None) -> int:
