@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from components.lake import LakeStore
 from components.lake.catalog import read_catalog
 from components.lake.silver import read_manifest, silver_dates
 from components.simulator import TrafficGenerator, World, WorldConfig
+from components.testing.flows import flow_process_env
 from components.testing.services import MlflowStore, RedisNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,17 +65,7 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def env(tmp_path: Path, mlflow_tracking: MlflowStore, redis_ns: RedisNamespace) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "RECO_HOME": str(tmp_path / "reco"),
-        "RECO_MLFLOW__TRACKING_URI": mlflow_tracking.tracking_uri,
-        "RECO_MLFLOW__ARTIFACT_ROOT": str(mlflow_tracking.artifact_root),
-        "RECO_REDIS__URL": redis_ns.url,
-        "RECO_REDIS__KEY_PREFIX": redis_ns.prefix,
-        "METAFLOW_USER": "reco",
-        "USER": "reco",
-    }
+    return flow_process_env(tmp_path / "reco", mlflow_tracking, redis_ns)
 
 
 def test_sixty_days_of_history_train_a_model_and_a_second_import_changes_nothing(

@@ -3,7 +3,6 @@ simulated lake with a real MLflow store and Redis."""
 
 import io
 import json
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from mlflow import MlflowClient
 from components.lake import LakeStore
 from components.lake.silver import read_manifest, read_silver
 from components.simulator import WorldConfig
+from components.testing.flows import flow_process_env
 from components.testing.services import MlflowStore, RedisNamespace
 from components.testing.silver_lake import build_simulated_lake
 from components.testing.webhook import WebhookReceiver
@@ -61,18 +61,7 @@ def flow_env(
         WorldConfig(seed=3, start=START, days=3, users=800, articles_per_day=20),
     )
     assert dates == DATES
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "RECO_HOME": str(tmp_path / "reco"),
-        "RECO_MLFLOW__TRACKING_URI": mlflow_tracking.tracking_uri,
-        "RECO_MLFLOW__ARTIFACT_ROOT": str(mlflow_tracking.artifact_root),
-        "RECO_REDIS__URL": redis_ns.url,
-        "RECO_REDIS__KEY_PREFIX": redis_ns.prefix,
-        "RECO_ALERTS__WEBHOOK_URL": webhook.url,
-        "METAFLOW_USER": "reco",
-        "USER": "reco",
-    }
+    env = flow_process_env(tmp_path / "reco", mlflow_tracking, redis_ns, RECO_ALERTS__WEBHOOK_URL=webhook.url)
     return env, store
 
 
@@ -172,18 +161,7 @@ def test_a_backfilled_history_trains_with_the_lateness_parameter(
     imported = import_events(store, [export], fields, lateness_days=60, great_expectations=False)
     assert imported.rejected == 0 and len(imported.dates) == 3
     dates = imported.dates
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(sys.path),
-        "RECO_HOME": str(tmp_path / "reco"),
-        "RECO_MLFLOW__TRACKING_URI": mlflow_tracking.tracking_uri,
-        "RECO_MLFLOW__ARTIFACT_ROOT": str(mlflow_tracking.artifact_root),
-        "RECO_REDIS__URL": redis_ns.url,
-        "RECO_REDIS__KEY_PREFIX": redis_ns.prefix,
-        "RECO_ALERTS__WEBHOOK_URL": webhook.url,
-        "METAFLOW_USER": "reco",
-        "USER": "reco",
-    }
+    env = flow_process_env(tmp_path / "reco", mlflow_tracking, redis_ns, RECO_ALERTS__WEBHOOK_URL=webhook.url)
     command = [
         sys.executable,
         str(FLOW),
