@@ -57,6 +57,7 @@ from components.lake.catalog import upsert_articles
 from components.lake.silver import bronze_dates, build_silver
 from components.names import ARMS, CHAMPION, EXPLORE, GREEDY
 from components.registry.gate import set_champion
+from components.registry.publish import publish
 from components.registry.tracking import configure
 from components.runtime import ServiceProcess, TansuBroker, committed_total, free_port, wait_ready
 from components.simulator import TrafficGenerator, World, WorldConfig
@@ -176,6 +177,7 @@ class Pipeline:
         if version is None:
             raise RuntimeError(f"training on {window} registered no model version")
         set_champion(self.settings.mlflow.model_name, version)
+        publish(self.settings)
         self.versions.append(version)
         return version
 

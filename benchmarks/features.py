@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from components.config import load_settings
+from components.config import Settings, load_settings
 from components.features import compute_features
-from components.features.online import OnlineFeatureReader
 from components.features.store import apply, feature_store, materialize, training_set, write_sources
 from components.lake import LakeStore
+from components.online.reader import OnlineFeatureReader
 from components.simulator import TrafficGenerator, World, WorldConfig
 
 BACKLOG_DAYS = WorldConfig().backlog_days
@@ -64,8 +64,8 @@ def simulate(users: int, articles: int, days: int, seed: int) -> tuple[pd.DataFr
     return events, catalog
 
 
-async def online_latency(fs: Any, users: list[str], candidates: list[list[str]]) -> list[float]:
-    reader = OnlineFeatureReader(fs)
+async def online_latency(settings: Settings, users: list[str], candidates: list[list[str]]) -> list[float]:
+    reader = OnlineFeatureReader(settings)
     await reader.read(users[0], candidates[0])  # connect, load the registry
     timings = []
     for user, items in zip(users, candidates, strict=True):
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates = [
             [str(a) for a in rng.choice(live, args.candidates, replace=False)] for _ in range(args.requests)
         ]
-        timings = asyncio.run(online_latency(fs, users, candidates))
+        timings = asyncio.run(online_latency(settings, users, candidates))
     finally:
         fs.teardown()
     result = {

@@ -8,8 +8,9 @@ reader's HMGET fields (`online.py`) and the columns drift monitoring compares
 components/features/compute.py; a test fails while one side is missing.
 
 Training (point-in-time joins on the offline store) and serving (the Redis online store) both
-read these definitions. The module imports Feast: every consumer is in the `pipelines` resolve,
-and the `feast` CLI loads it (through repo.py) with only this folder on sys.path, so it imports
+read these definitions. Feast is imported only where Feast objects are built (`build`,
+`feast_type`): the lean recommend service reads the specs without Feast installed. The `feast`
+CLI loads this module (through repo.py) with only this folder on sys.path, so it imports
 nothing of reco's.
 """
 
@@ -20,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
-from feast.types import FeastType, Float64, Int64, String, UnixTimestamp
+# Feast's type names (feast.types): what a FeatureSpec's dtype names.
+Int64, Float64, String, UnixTimestamp = "Int64", "Float64", "String", "UnixTimestamp"
 
 USER_STATS_PATH = "features/user_stats.parquet"
 ARTICLE_STATS_PATH = "features/article_stats.parquet"
@@ -37,7 +38,7 @@ class FeatureSpec:
     """One feature of a view."""
 
     name: str
-    dtype: FeastType
+    dtype: str  # a feast.types name (Int64, Float64, String, UnixTimestamp)
     description: str
     # The value a training row gets when its entity has no row inside the view's TTL (new
     # users, cold articles). None: the feature stays unknown (null).
@@ -140,13 +141,24 @@ def max_ttl() -> timedelta:
     return max(spec.ttl for spec in VIEWS)
 
 
-def _field(spec: FeatureSpec) -> Field:
+def feast_type(spec: FeatureSpec) -> Any:
+    """The feature's Feast type object (feast.types.<dtype>)."""
+    import feast.types  # pants: no-infer-dep
+
+    return getattr(feast.types, spec.dtype)
+
+
+def _field(spec: FeatureSpec) -> Any:
+    from feast import Field  # pants: no-infer-dep
+
     tags = {"categorical": str(spec.categorical).lower(), "monitored": str(spec.monitored).lower()}
-    return Field(name=spec.name, dtype=spec.dtype, description=spec.description, tags=tags)
+    return Field(name=spec.name, dtype=feast_type(spec), description=spec.description, tags=tags)
 
 
 def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
     """Every Feast object of the repo, with sources under `lake_uri` (folder or s3://...)."""
+    from feast import Entity, FeatureService, FeatureView, FileSource, ValueType  # pants: no-infer-dep
+
     source_options: dict[str, Any] = {
         "timestamp_field": TIMESTAMP_FIELD,
         "created_timestamp_column": CREATED_FIELD,

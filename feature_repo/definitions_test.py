@@ -22,7 +22,7 @@ def test_feast_views_are_the_specs() -> None:
     assert list(views) == [spec.name for spec in VIEWS]
     for spec in VIEWS:
         view = views[spec.name]
-        defined = [(f.name, f.dtype) for f in spec.fields]
+        defined = [(f.name, definitions.feast_type(f)) for f in spec.fields]
         assert [(f.name, f.dtype) for f in view.features] == defined, spec.name
         # Feast keeps `schema` in no particular order.
         assert {(f.name, f.dtype) for f in view.schema} == set(defined), spec.name
@@ -73,7 +73,8 @@ def test_helpers_read_the_specs() -> None:
         ["top_category"],
     )
     assert definitions.max_ttl() == ARTICLE_STATS.ttl
-    assert [f.dtype for f in ARTICLE_STATS.fields if f.name == "published_at"] == [UnixTimestamp]
-    assert all(f.dtype == Int64 for spec in VIEWS for f in spec.fields if isinstance(f.default, int))
+    feast_type = definitions.feast_type
+    assert [feast_type(f) for f in ARTICLE_STATS.fields if f.name == "published_at"] == [UnixTimestamp]
+    assert all(feast_type(f) == Int64 for spec in VIEWS for f in spec.fields if isinstance(f.default, int))
     with pytest.raises(KeyError, match="'session_stats': not defined"):
         definitions.view("session_stats")

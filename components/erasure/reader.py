@@ -37,11 +37,12 @@ from components.config import Settings
 from components.events import FieldError
 from components.events.errors import from_pydantic
 from components.events.schema import Identifier
-from components.features.store import repo_values
 from components.lake import LakeStore
 from components.lake.layout import tombstone_path
 from components.lake.tombstones import record_erasure
 from components.names import erased_key, recent_key
+from components.online import layout
+from components.online.repo import entity_key_version, online_store_path
 from feature_repo.definitions import USER_STATS, VIEWS
 
 log = logging.getLogger("reco.erasure")
@@ -95,35 +96,20 @@ class ErasureResult:
         return asdict(self)
 
 
-def _user_entity_key(user_id: str) -> Any:
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    return EntityKey(join_keys=[USER_STATS.join_key], entity_values=[Value(string_val=user_id)])
-
-
 def online_redis_key(settings: Settings, user_id: str) -> bytes:
     """The Redis key of the reader's Feast online row: Feast's serialised entity key, then the
-    project name (feast.infra.online_stores.helpers._redis_key; pinned by the tests against
-    rows Feast itself materialized). Every view of the `user` entity lives in this one hash."""
-    from feast.infra.key_encoding_utils import serialize_entity_key
-
-    version = int(repo_values(settings)["entity_key_serialization_version"])
-    key: bytes = serialize_entity_key(_user_entity_key(user_id), entity_key_serialization_version=version)
-    return key + settings.features.project.encode()
+    project name (components/online/layout.py; pinned by the tests against rows Feast itself
+    materialized). Every view of the `user` entity lives in this one hash."""
+    return layout.redis_key(
+        USER_STATS.join_key, user_id, settings.features.project, entity_key_version(settings)
+    )
 
 
 def _delete_sqlite_rows(settings: Settings, user_id: str) -> int:
     """The reader's rows in the SQLite online store's tables (`<project>_<view>`)."""
-    from feast.infra.key_encoding_utils import serialize_entity_key
-
-    values = repo_values(settings)
-    key = serialize_entity_key(
-        _user_entity_key(user_id),
-        entity_key_serialization_version=int(values["entity_key_serialization_version"]),
-    )
+    key = layout.entity_key(USER_STATS.join_key, user_id, entity_key_version(settings))
     deleted = 0
-    with sqlite3.connect(values["online_store"]["path"]) as db:
+    with sqlite3.connect(online_store_path(settings)) as db:
         for view in VIEWS:
             if view.join_key != USER_STATS.join_key:
                 continue
@@ -143,7 +129,7 @@ def erase_reader(
     InvalidReaderIdError for an id the contract refuses; idempotent (a repeat deletes nothing)."""
     user_id = check_user_id(user_id)
     tombstone = record_erasure(store, user_id, now)
-    online = str(repo_values(settings)["online_store"]["type"])
+    online = settings.features.online_store
     keys: list[str | bytes] = [recent_key(settings.redis.key_prefix, user_id)]
     if online == "redis":
         keys.append(online_redis_key(settings, user_id))

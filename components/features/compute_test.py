@@ -20,7 +20,7 @@ from components.features.compute import (
 )
 from components.features.store import source_schema_errors, write_sources
 from components.lake import LakeStore
-from feature_repo.definitions import USER_STATS, VIEWS, FeatureSpec, columns
+from feature_repo.definitions import USER_STATS, VIEWS, FeatureSpec, columns, feast_type
 
 START = datetime(2026, 11, 10, tzinfo=UTC)
 
@@ -166,7 +166,7 @@ def test_rows_have_the_defined_columns_and_types(world: tuple[pd.DataFrame, pd.D
         assert source_schema_errors(view, schema) == [], view.name
         for spec in view.fields:  # as Feast reads the source file
             read_as = pa_to_feast_value_type(str(schema.field(spec.name).type))
-            assert read_as == spec.dtype.to_value_type(), (view.name, spec.name, read_as)
+            assert read_as == feast_type(spec).to_value_type(), (view.name, spec.name, read_as)
 
 
 def test_rows_unlike_their_definition_are_not_written(

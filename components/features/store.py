@@ -19,73 +19,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from feast.types import Bool, Float32, Float64, Int32, Int64
 
 from components.config import Settings
 from components.config.settings import code_defaults
 from components.docs.blocks import REGENERATE
 from components.features.compute import FeatureTables
 from components.lake import LakeStore
+from components.online.repo import ONLINE_LAYOUT, repo_values
 from feature_repo import definitions
 
 ROW_ID = "__reco_row_id"
 # The committed configuration of the `feast` CLI, rendered by render_feature_store_yaml().
 FEATURE_STORE_YAML = "feature_repo/feature_store.yaml"
 # The pandas column type of a defaulted feature once no value is missing.
-_PANDAS_TYPES: dict[Any, str] = {
-    Int64: "int64",
-    Int32: "int32",
-    Float64: "float64",
-    Float32: "float32",
-    Bool: "bool",
+_PANDAS_TYPES: dict[str, str] = {
+    "Int64": "int64",
+    "Int32": "int32",
+    "Float64": "float64",
+    "Float32": "float32",
+    "Bool": "bool",
 }
-
-
-def _redis_connection_string(url: str) -> str:
-    parsed = urlparse(url)
-    parts = [f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"]
-    db = (parsed.path or "/0").lstrip("/") or "0"
-    parts.append(f"db={db}")
-    if parsed.password:
-        parts.append(f"password={parsed.password}")
-    if parsed.scheme == "rediss":
-        parts.append("ssl=true")
-    return ",".join(parts)
-
-
-def repo_values(settings: Settings) -> dict[str, Any]:
-    """Feast's repo configuration for `settings` as plain values, without side effects: what
-    `repo_config` builds its RepoConfig from and what feature_store.yaml is rendered from."""
-    registry = settings.features.registry
-    registry_values: dict[str, Any]
-    if "://" in registry:
-        # pool_pre_ping: the registry connection survives database restarts.
-        registry_values = {
-            "registry_type": "sql",
-            "path": registry,
-            "cache_ttl_seconds": 60,
-            "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True},
-        }
-    else:
-        registry_values = {"registry_type": "file", "path": registry, "cache_ttl_seconds": 60}
-    online: dict[str, Any]
-    if settings.features.online_store == "redis":
-        online = {"type": "redis", "connection_string": _redis_connection_string(settings.redis.url)}
-    else:
-        online = {"type": "sqlite", "path": str(Path(settings.home) / "feast" / "online.db")}
-    return {
-        "project": settings.features.project,
-        "provider": "local",
-        "registry": registry_values,
-        "online_store": online,
-        "offline_store": {"type": "file"},
-        "entity_key_serialization_version": 3,
-    }
 
 
 def repo_config(settings: Settings) -> Any:
@@ -193,7 +150,7 @@ def source_schema_errors(view: definitions.ViewSpec, schema: pa.Schema) -> list[
         if pa.types.is_null(arrow_type):
             continue  # no value at all (e.g. nobody opened a categorised article): any type reads it
         read_as = pa_to_feast_value_type(str(arrow_type))
-        if read_as != spec.dtype.to_value_type():
+        if read_as != definitions.feast_type(spec).to_value_type():
             problems.append(
                 f"{spec.name}: Arrow type {arrow_type} reads as {read_as.name}, defined {spec.dtype}"
             )
@@ -204,7 +161,25 @@ def apply(fs: Any, store: LakeStore, s3_endpoint_url: str | None = None) -> list
     """Register every definition (idempotent); returns the feature view names."""
     objects = definitions.build(_lake_uri(store), s3_endpoint_url)
     fs.apply(objects)
+    write_online_layout(fs, store)
     return [o.name for o in objects if o.__class__.__name__ == "FeatureView"]
+
+
+def write_online_layout(fs: Any, store: LakeStore) -> dict[str, str]:
+    """Record, in the lake, the name each view's rows are stored under in the online store (the
+    view's name, or `<name>_v<N>` when Feast versions online feature views): the recommend
+    service reads Feast's rows without Feast and without its registry (components/online)."""
+    from feast.infra.online_stores.helpers import compute_versioned_name
+
+    versioning = bool(getattr(fs.config.registry, "enable_online_feature_view_versioning", False))
+    names = {
+        view.name: compute_versioned_name(fs.get_feature_view(view.name), versioning)
+        for view in definitions.VIEWS
+    }
+    store.write_atomic(
+        ONLINE_LAYOUT, json.dumps({"project": fs.config.project, "views": names}, sort_keys=True).encode()
+    )
+    return names
 
 
 @dataclass

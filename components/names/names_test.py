@@ -21,6 +21,7 @@ from components.names import (
     erased_key,
     feedback_bucket_key,
     feedback_seen_key,
+    publication_key,
     recent_key,
     retrain_cooldown_key,
     rollout_key,
@@ -43,6 +44,7 @@ def test_redis_key_formats() -> None:
     assert catalogue_withdrawn_key("reco:") == "reco:catalogue:withdrawn"
     assert catalogue_channel("reco:") == "reco:catalogue:changes"
     assert erased_key("reco:", "ab12") == "reco:erased:ab12"
+    assert publication_key("reco:") == "reco:serving:publication"
     assert (IMPRESSION_FIELD, CLICK_FIELD) == ("i:", "c:")
 
 

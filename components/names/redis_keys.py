@@ -4,6 +4,8 @@ format reads nothing of what the running system wrote (counts, recent reads, the
 split, the retrain cooldown), so `names_test.py` pins each one.
 
     {prefix}rollout               hash    canary_version, canary_share, updated_at
+    {prefix}serving:publication   string  what serving serves: alias -> version, digest, kind
+                                          (JSON, components.registry.publication)
     {prefix}recent:{user_id}      list    recent reads, newest first
     {prefix}fb:{hour}             hash    i:{article} -> impressions, c:{article} -> clicks
                                           (hour = event time, hours since the epoch)
@@ -31,6 +33,11 @@ CLICK_FIELD: Final = "c:"
 def rollout_key(prefix: str) -> str:
     """The rollout split every recommend replica reads (components.registry.rollout)."""
     return f"{prefix}rollout"
+
+
+def publication_key(prefix: str) -> str:
+    """The models every recommend replica serves (components.registry.publication)."""
+    return f"{prefix}serving:publication"
 
 
 def recent_key(prefix: str, user_id: str) -> str:

@@ -107,7 +107,7 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
         ),
         "/admin/reload": {
             "post": {
-                "summary": "Resolve the registry aliases now and load what moved",
+                "summary": "Read the model publication now and load what moved",
                 "operationId": "adminReload",
                 "description": OPS_PORT_NOTE,
                 "security": admin,
@@ -161,19 +161,6 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
                     "503": json_response(
                         "Redis or the lake failed: retry (every step is idempotent)", refused
                     ),
-                    **admin_refusals,
-                },
-            }
-        },
-        "/admin/rollback": {
-            "post": {
-                "summary": "Restore the previous champion and stop the canary",
-                "operationId": "adminRollback",
-                "description": OPS_PORT_NOTE,
-                "security": admin,
-                "responses": {
-                    "200": json_response("What was rolled back", {"type": "object"}),
-                    "409": json_response("Nothing to roll back to", refused),
                     **admin_refusals,
                 },
             }

@@ -61,11 +61,13 @@ from components.names import (
     catalogue_withdrawn_key,
     recent_key,
 )
+from components.online.reader import OnlineFeatureReader
+from components.online.repo import read_online_layout
+from components.registry.publication import PublishedModel, PublishedModels
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
-from components.serving.model_store import ModelStore, RegistryUnavailableError, use_registry
 from components.serving.ranking import Ranked, ServingModel, rank
 from components.serving.routing import bucket, variant_for
 from components.serving.schema import RecommendRequest
@@ -111,10 +113,9 @@ class RecommendService:
         self.metrics = metrics
         self.rule = PopularityRule(self.serving.popular_prior_views, self.serving.popular_half_life_h)
         cache_dir = Path(self.serving.model_cache_dir or Path(settings.home) / "serving" / "models")
-        bound_registry_calls(self.serving.registry_timeout_s)
-        self.models_store = ModelStore(settings.mlflow, cache_dir)
         self._secrets = secret_values(settings)
         self.lake = LakeStore.from_settings(settings.lake)
+        self.models_store = PublishedModels(self.lake, cache_dir, settings.redis.key_prefix)
         timeout = self.serving.redis_timeout_ms / 1000
         self.redis = AsyncRedis.from_url(
             settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -133,7 +134,8 @@ class RecommendService:
         self.catalogue = Catalogue.empty()
         self.models: dict[str, ServingModel] = {}
         self.canary_share = 0.0
-        self.reader: Any = None  # OnlineFeatureReader once Feast's registry answered
+        self.reader: OnlineFeatureReader | None = None
+        self._online_names: dict[str, str] = {}
         self.degraded: dict[str, str] = {}
         self._redis_retry_at = 0.0
         self._catalogue_version: str | None = None
@@ -336,20 +338,30 @@ class RecommendService:
         self.metrics.catalogue_live.set(int(catalogue.live(self.clock()).sum()))
 
     async def connect_features(self) -> None:
-        if self.reader is not None:
+        """The online feature reader: reco's codec of Feast's layout, no Feast registry to ask.
+        Rebuilt when the feature store's apply recorded other stored view names (versioned
+        online views)."""
+        try:
+            names = await asyncio.to_thread(read_online_layout, self.lake, self.settings.features.project)
+        except Exception as exc:  # the lake away: keep the reader (or the views' own names)
+            if self.reader is not None:
+                return
+            names = {}
+            log.warning("online layout unreadable, reading the views under their own names: %r", exc)
+        if self.reader is not None and names == self._online_names:
             return
         try:
-            self.reader = await asyncio.to_thread(_online_reader, self.settings)
+            self.reader = OnlineFeatureReader(self.settings, self.redis_slow, names)
+            self._online_names = names
             self._flag("features", None)
         except Exception as exc:
-            self._flag("features", f"feature registry unavailable: {exc!r}")
+            self._flag("features", f"online features unavailable: {exc!r}")
 
     async def refresh_items(self) -> None:
         """Item-side online features of the live catalogue (views, CTR) into memory."""
+        await self.connect_features()
         if self.reader is None:
-            await self.connect_features()
-            if self.reader is None:
-                return
+            return
         now = self.clock()
         catalogue = self.catalogue
         ids = [str(a) for a in catalogue.article_ids[catalogue.live(now)]]
@@ -423,53 +435,61 @@ class RecommendService:
         return [] if row is None else self.explore_pools.get(str(catalogue.category[row]), [])
 
     async def reload_models(self) -> dict[str, str]:
-        """Resolve the aliases; load any version not loaded yet; swap. Returns alias -> version."""
+        """Read the publication; load any published version not loaded yet; swap. Returns
+        alias -> version. The publication comes from Redis, the lake when Redis has none, or
+        the local cache when neither answers (components/registry/publication.py)."""
         timeout = self.serving.registry_timeout_s
         async with self._reload_lock:
             try:
-                aliases = await asyncio.wait_for(asyncio.to_thread(self.models_store.resolve), timeout)
-                self._flag("registry", None)
-            except (RegistryUnavailableError, TimeoutError) as exc:
-                self._flag("registry", str(exc) or f"the registry did not answer within {timeout:g} s")
-                if self.models:
-                    return self.loaded_versions()
-                aliases = self.models_store.cached_aliases()
+                publication, problem = await asyncio.wait_for(
+                    self.models_store.resolve(self.redis_slow), timeout
+                )
+            except TimeoutError:
+                publication, problem = (
+                    self.models_store.cached(),
+                    f"the publication did not answer within {timeout:g} s",
+                )
+            self._flag("registry", None if problem is None else f"publication unreadable: {problem}")
+            if problem is not None and self.models:
+                return self.loaded_versions()
+            published = publication.aliases if publication is not None else {}
             loaded: dict[str, ServingModel] = {}
             fresh = False
             by_version = {m.version: m for m in self.models.values()}
-            for alias, version in aliases.items():
-                current = by_version.get(version)
+            for alias, entry in published.items():
+                current = by_version.get(entry.version)
                 if current is not None:  # already in memory, maybe under another alias (promotion)
                     loaded[alias] = current if current.alias == alias else replace(current, alias=alias)
                     continue
                 try:
-                    fetched = await asyncio.wait_for(asyncio.shield(self._load(version)), timeout)
+                    recommender = await asyncio.wait_for(asyncio.shield(self._load(entry)), timeout)
                 except Exception as exc:  # keep serving the previous version of this alias
-                    self._flag("registry", f"version {version} ({alias}) not loadable: {exc!r}")
+                    self._flag("registry", f"version {entry.version} ({alias}) not loadable: {exc!r}")
                     if alias in self.models:
                         loaded[alias] = self.models[alias]
                     continue
-                loaded[alias] = ServingModel.bind(alias, version, fetched.recommender, self.catalogue)
-                log.info("loaded %s version %s (%s)", alias, version, fetched.recommender.kind)
+                loaded[alias] = ServingModel.bind(alias, entry.version, recommender, self.catalogue)
+                log.info("loaded %s version %s (%s)", alias, entry.version, recommender.kind)
                 fresh = True
             if CHAMPION not in loaded and CHAMPION in self.models:
-                loaded[CHAMPION] = self.models[CHAMPION]  # never drop the champion on a registry hiccup
+                loaded[CHAMPION] = self.models[CHAMPION]  # never drop the champion on a publication hiccup
             self.models = loaded
             self.metrics.set_models({a: m.version for a, m in loaded.items()})
             with contextlib.suppress(OSError):
-                await asyncio.to_thread(self.models_store.prune, {m.version for m in loaded.values()})
+                keep = {e.digest for e in published.values()}
+                await asyncio.to_thread(self.models_store.prune, keep)
             if fresh and self._tasks:
                 _freeze_heap()
             return self.loaded_versions()
 
-    def _load(self, version: str) -> asyncio.Future[Any]:
-        loading = self._loading.get(version)
+    def _load(self, entry: PublishedModel) -> asyncio.Future[Any]:
+        loading = self._loading.get(entry.digest)
         if loading is None:
-            loading = asyncio.ensure_future(asyncio.to_thread(self.models_store.load, version))
-            self._loading[version] = loading
+            loading = asyncio.ensure_future(asyncio.to_thread(self.models_store.load, entry))
+            self._loading[entry.digest] = loading
 
-            def done(future: asyncio.Future[Any], version: str = version) -> None:
-                self._loading.pop(version, None)
+            def done(future: asyncio.Future[Any], digest: str = entry.digest) -> None:
+                self._loading.pop(digest, None)
                 if not future.cancelled():
                     future.exception()  # retrieved: the waiting poll reports it
 
@@ -496,8 +516,7 @@ class RecommendService:
                 )
             else:
                 recent_ids = await read_recent(self.redis, prefix, user_id, limit)
-                features = (await reader.read(user_id, [])).user if reader is not None else None
-                features = features if features and any(v is not None for v in features.values()) else None
+                features = await reader.read_user(user_id) if reader is not None else None
         except Exception as exc:
             self._redis_retry_at = now + self.serving.redis_retry_s
             self._flag("redis", f"online reads failing: {exc!r}")
@@ -674,24 +693,6 @@ class RecommendService:
         self.metrics.canary_share.set(self.canary_share)
         return {"canary_version": rollout.canary_version, "canary_share": rollout.canary_share}
 
-    async def rollback(self) -> dict[str, Any]:
-        from components.registry.gate import rollback
-
-        use_registry(self.settings.mlflow)
-        replaced, restored = await asyncio.to_thread(rollback, self.settings.mlflow.model_name)
-        await asyncio.to_thread(write_rollout, self.settings.redis, None, 0.0)
-        self.canary_share = 0.0
-        return {"rolled_back": replaced, "champion": restored, "models": await self.reload_models()}
-
-
-def bound_registry_calls(timeout_s: float) -> None:
-    """MLflow retries an unreachable HTTP registry for minutes by default (7 retries, backoff
-    factor 2, 120 s timeouts: 258 s measured), past Hypercorn's startup timeout. The service
-    asks again at its next poll instead; an operator's own values win."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout_s))))
-
 
 def _freeze_heap() -> None:
     """Move what is alive now (Feast, MLflow, pandas modules, the models) out of the garbage
@@ -699,13 +700,6 @@ def _freeze_heap() -> None:
     loop for 100-300 ms every so often, the service's p99 at 500 req/s (docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
-
-
-def _online_reader(settings: Settings) -> Any:
-    from components.features.online import OnlineFeatureReader
-    from components.features.store import feature_store
-
-    return OnlineFeatureReader(feature_store(settings))
 
 
 def _write_parquet(table: Any, path: Path) -> None:

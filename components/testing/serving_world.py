@@ -16,6 +16,7 @@ from components.lake import LakeStore
 from components.lake.catalog import read_catalog
 from components.lake.silver import load_silver_frame
 from components.registry.gate import set_champion
+from components.registry.publish import publish
 from components.registry.tracking import configure
 from components.simulator import WorldConfig
 from components.testing.silver_lake import build_simulated_lake
@@ -51,6 +52,7 @@ def build_served_world(
     version = outcome.logged.version
     assert version is not None
     set_champion(settings.mlflow.model_name, version)
+    publish(settings, store)
     clicks, _ = load_silver_frame(store, dates, ["type", "user_id"])
     users = sorted(set(clicks.loc[clicks["type"] == "click", "user_id"]))
     ids = [str(a) for a in read_catalog(store).column("article_id").to_pylist()]

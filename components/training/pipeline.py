@@ -28,6 +28,7 @@ from components.monitoring.reference import build_reference, save_reference
 from components.names import CHAMPION
 from components.registry.gate import GateDecision, apply_gate
 from components.registry.lineage import Lineage, git_commit
+from components.registry.publish import publish
 from components.registry.tracking import (
     LoggedModel,
     configure,
@@ -164,7 +165,10 @@ def train_and_register(
     best = best_of(evaluated)
     lineage = lineage_for(snapshot, store, best, flow_run_id=flow_run_id, seed=seed, commit=commit)
     logged = register_best(settings, store, snapshot, best, lineage, parent_run_id=parent_id)
-    decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version) if run_gate else None
+    decision = None
+    if run_gate:
+        decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version)
+        publish(settings, store)  # what the recommend service serves follows the aliases
     return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated)
 
 

@@ -218,15 +218,19 @@ class DailyFlow(FlowSpec):
     @step
     def canary(self) -> None:
         from components.names import CANARY
+        from components.registry.publish import publish
         from components.registry.rollout import write_rollout
 
-        settings = _settings(self.profile)
+        settings, store = _context(self.profile, mlflow=True)
         if self.decision["promoted"] and self.decision["alias"] == CANARY:
             self.rollout = write_rollout(
                 settings.redis, self.logged.version, settings.rollout.canary_share
             ).__dict__
         else:
             self.rollout = {"canary_version": None, "canary_share": 0.0, "note": "no new canary"}
+        # The register step moved the aliases: the recommend service reads them from the lake
+        # and Redis, never from MLflow.
+        self.publication = publish(settings, store).versions()
         self.next(self.monitor)
 
     @retry(times=2)

@@ -6,9 +6,11 @@
   unknown fields, k outside 1..max_k, too long exclude list, oversized body).
 - `GET /healthz` (the process answers), `GET /readyz` (200 once a champion and a catalogue are
   loaded, with the degraded dependencies listed), `GET /metrics` (Prometheus).
-- Admin, with `Authorization: Bearer <RECO_SERVING__ADMIN_TOKEN>`: `POST /admin/reload`,
-  `POST /admin/canary {share}`, `POST /admin/rollback`, `DELETE /users/{user_id}` (erase a
-  reader: components/erasure; docs/operations.md, "Erasure").
+- Admin, with `Authorization: Bearer <RECO_SERVING__ADMIN_TOKEN>`: `POST /admin/reload` (read
+  the publication now), `POST /admin/canary {share}`, `DELETE /users/{user_id}` (erase a
+  reader: components/erasure; docs/operations.md, "Erasure"). A rollback is a registry
+  operation (`pipelines/registry/main.py rollback`): MLflow is its system of record, and the
+  service, which never talks to MLflow, serves what that command publishes.
 - `GET /openapi.json`: the OpenAPI 3.1 document of all of the above.
 
 With `ops_port` set (the cluster profile), health, readiness, metrics and admin answer there
@@ -153,14 +155,6 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
             )
         return _json(await service.set_canary_share(float(share)))
 
-    async def admin_rollback(request: Request) -> Response:
-        if (refused := authorized(request)) is not None:
-            return refused
-        try:
-            return _json(await service.rollback())
-        except LookupError as exc:
-            return _json({"error": str(exc)}, 409)
-
     def erase(user_id: str) -> ErasureResult:
         lake = LakeStore.from_settings(settings.lake)
         with Redis.from_url(settings.redis.url, socket_timeout=5, socket_connect_timeout=5) as redis:
@@ -198,7 +192,6 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
             Route("/admin/canary", admin_canary, methods=["POST"]),
-            Route("/admin/rollback", admin_rollback, methods=["POST"]),
             # `path`: a reader id may hold "/" (any printable ASCII); the id rules are checked inside.
             Route("/users/{user_id:path}", erase_user, methods=["DELETE"]),
         ],

@@ -31,7 +31,8 @@ from components.feedback.recent import record_reads
 from components.lake import LakeStore
 from components.lake.catalog import article_from_row, read_catalog, upsert_articles
 from components.names import CANARY
-from components.registry.gate import set_champion
+from components.registry.gate import rollback, set_champion
+from components.registry.publish import publish
 from components.registry.tracking import configure
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
@@ -368,6 +369,7 @@ def test_canary_gets_a_stable_share_of_users_and_rollback_restores(env: Env) -> 
     canary = outcome.logged.version
     assert canary is not None
     MlflowClient().set_registered_model_alias(env.settings.mlflow.model_name, CANARY, canary)
+    publish(env.settings)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     users = env.world.known_users[:200]
     try:
@@ -384,12 +386,18 @@ def test_canary_gets_a_stable_share_of_users_and_rollback_restores(env: Env) -> 
             assert (
                 'reco_recommend_requests_total{outcome="ok",variant="canary"}' in client.get("/metrics").text
             )
-            # Promote the canary to champion, then roll back: the earlier champion serves again.
+            # Promote the canary to champion, then roll back in the registry (the CLI's path):
+            # once published, the earlier champion serves again, with no canary.
             set_champion(env.settings.mlflow.model_name, canary)
-            reply = client.post("/admin/rollback", headers=auth)
-            assert reply.status_code == 200, reply.text
-            assert reply.json()["champion"] == env.world.champion_version
+            publish(env.settings)
+            reloaded = client.post("/admin/reload", headers=auth).json()["models"]
+            assert reloaded["champion"] == canary
+            assert rollback(env.settings.mlflow.model_name) == (canary, env.world.champion_version)
+            publish(env.settings)
+            reloaded = client.post("/admin/reload", headers=auth).json()["models"]
+            assert reloaded["champion"] == env.world.champion_version and CANARY not in reloaded
             assert {ask(client, user_id=u, k=3)["variant"] for u in users} == {"champion"}
+            assert client.post("/admin/rollback", headers=auth).status_code in (404, 405)
     finally:
         # Leave the registry as the module's other tests expect it: the first champion, no canary.
         MlflowClient().set_registered_model_alias(
@@ -397,6 +405,7 @@ def test_canary_gets_a_stable_share_of_users_and_rollback_restores(env: Env) -> 
         )
         with contextlib.suppress(Exception):  # rollback already dropped it
             MlflowClient().delete_registered_model_alias(env.settings.mlflow.model_name, CANARY)
+        publish(env.settings)
 
 
 def test_shadow_challenger_is_scored_but_never_served(env: Env, tmp_path: Path) -> None:
@@ -417,7 +426,10 @@ def test_shadow_challenger_is_scored_but_never_served(env: Env, tmp_path: Path) 
     assert f'reco_shadow_latency_seconds_count{{version="{challenger}"}} {float(len(users))}' in metrics
 
 
-def test_starts_from_the_model_cache_while_the_registry_is_down(env: Env, tmp_path: Path) -> None:
+def test_starts_from_the_model_cache_while_the_lake_and_redis_are_down(env: Env, tmp_path: Path) -> None:
+    """The service never asks MLflow: it reads the publication from Redis, else the lake, else
+    its cache. With the lake gone and no publication in Redis, the cached champion serves the
+    same list; with Redis gone as well, it still starts and serves that version."""
     cache = str(tmp_path / "cache")
     with_cache = env.settings.model_copy(
         update={"serving": env.settings.serving.model_copy(update={"model_cache_dir": cache})}
@@ -425,16 +437,15 @@ def test_starts_from_the_model_cache_while_the_registry_is_down(env: Env, tmp_pa
     with TestClient(create_app(with_cache)) as client:
         user = env.world.known_users[5]
         served = ask(client, user_id=user, k=5)
-    # The registry cannot be opened (its folder is a file): the cached champion still serves.
     (tmp_path / "not-a-folder").write_text("")
-    unreachable = with_cache.model_copy(
+    no_lake = with_cache.model_copy(
         update={
-            "mlflow": with_cache.mlflow.model_copy(
-                update={"tracking_uri": f"sqlite:///{tmp_path}/not-a-folder/mlflow.db", "registry_uri": None}
-            )
+            "lake": with_cache.lake.model_copy(update={"root": str(tmp_path / "not-a-folder" / "lake")}),
+            # no publication under this prefix (features are keyed by the Feast project: still there)
+            "redis": with_cache.redis.model_copy(update={"key_prefix": f"other-{uuid.uuid4().hex[:6]}:"}),
         }
     )
-    with TestClient(create_app(unreachable)) as client:
+    with TestClient(create_app(no_lake)) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert "registry" in ready.json()["degraded"]
@@ -442,6 +453,15 @@ def test_starts_from_the_model_cache_while_the_registry_is_down(env: Env, tmp_pa
         again = ask(client, user_id=user, k=5)
     assert again["model_version"] == served["model_version"]
     assert [i["article_id"] for i in again["items"]] == [i["article_id"] for i in served["items"]]
+
+    nothing = no_lake.model_copy(
+        update={"redis": no_lake.redis.model_copy(update={"url": f"redis://127.0.0.1:{free_port()}/0"})}
+    )
+    with TestClient(create_app(nothing)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert {"registry", "redis"} <= set(ready.json()["degraded"])
+        assert ask(client, user_id=user, k=5)["model_version"] == env.world.champion_version
 
 
 def test_redis_down_answers_degraded_from_the_fallback_and_recovers(env: Env, client: TestClient) -> None:
@@ -509,6 +529,7 @@ def test_hot_reload_under_load_drops_no_request(env: Env, tmp_path: Path) -> Non
                         sent += 8
                         if moved_at is None and time.monotonic() - started > 2:
                             await asyncio.to_thread(set_champion, env.settings.mlflow.model_name, new_version)
+                            await asyncio.to_thread(publish, env.settings)
                             moved_at = time.monotonic()
                 return sent, failures, versions
 
@@ -519,6 +540,7 @@ def test_hot_reload_under_load_drops_no_request(env: Env, tmp_path: Path) -> Non
             assert service.running
     finally:
         set_champion(env.settings.mlflow.model_name, env.world.champion_version)
+        publish(env.settings)
 
 
 @contextlib.contextmanager
@@ -559,9 +581,9 @@ def test_metric_labels_never_come_from_the_client(client: TestClient) -> None:
     assert len(metrics) - before < 2_000
 
 
-class HangingRegistry:
-    """An HTTP server that accepts connections and never answers (a registry behind a dead
-    load balancer): MLflow's own retries would take minutes."""
+class HangingServer:
+    """A TCP server that accepts connections and never answers (Redis behind a dead load
+    balancer)."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
@@ -573,11 +595,10 @@ class HangingRegistry:
         self.sock.close()
 
 
-def test_starts_from_its_cache_within_the_startup_timeout_while_an_http_registry_hangs(
-    env: Env, tmp_path: Path
-) -> None:
-    # Regression: against an HTTP registry that did not answer, start-up spent 258 s in
-    # MLflow's retries, past Hypercorn's startup timeout, and never served its cached models.
+def test_starts_from_its_cache_within_the_startup_timeout_while_redis_hangs(env: Env, tmp_path: Path) -> None:
+    # Regression (then against a hanging HTTP registry: 258 s in MLflow's retries, past
+    # Hypercorn's startup timeout): a publication source that never answers must not hold the
+    # start-up; the cached models serve.
     cache = str(tmp_path / "cache")
     with_cache = env.settings.model_copy(
         update={
@@ -588,16 +609,15 @@ def test_starts_from_its_cache_within_the_startup_timeout_while_an_http_registry
     )
     with TestClient(create_app(with_cache)) as client:
         served = ask(client, user_id=env.world.known_users[6], k=5)
-    registry = HangingRegistry()
+    hanging_redis = HangingServer()
+    (tmp_path / "not-a-folder").write_text("")
     try:
         hanging = with_cache.model_copy(
             update={
-                "mlflow": with_cache.mlflow.model_copy(
-                    update={
-                        "tracking_uri": f"http://reco:s3cret-pw@127.0.0.1:{registry.port}",
-                        "registry_uri": None,
-                    }
-                )
+                "redis": with_cache.redis.model_copy(
+                    update={"url": f"redis://:s3cret-pw@127.0.0.1:{hanging_redis.port}/0"}
+                ),
+                "lake": with_cache.lake.model_copy(update={"root": str(tmp_path / "not-a-folder" / "lake")}),
             }
         )
         started = time.monotonic()
@@ -606,26 +626,15 @@ def test_starts_from_its_cache_within_the_startup_timeout_while_an_http_registry
             ready = client.get("/readyz")
             again = ask(client, user_id=env.world.known_users[6], k=5)
     finally:
-        registry.close()
+        hanging_redis.close()
     assert startup_s < 30, f"start-up took {startup_s:.0f}s (Hypercorn gives 60)"
     assert ready.status_code == 200, ready.text
-    assert ready.json()["models"]["champion"] == env.world.champion_version
-    assert "registry" in ready.json()["degraded"]
+    body = ready.json()
+    assert body["models"]["champion"] == env.world.champion_version
+    assert "registry" in body["degraded"]
     assert again["model_version"] == served["model_version"]
-
-    # Regression: /readyz printed the registry URI with its password (a refusing registry's
-    # error names its URL).
-    refusing = hanging.model_copy(
-        update={
-            "mlflow": hanging.mlflow.model_copy(
-                update={"tracking_uri": f"http://reco:s3cret-pw@127.0.0.1:{free_port()}"}
-            )
-        }
-    )
-    with TestClient(create_app(refusing)) as client:
-        body = client.get("/readyz").json()
-    assert "registry" in body["degraded"] and "127.0.0.1" in body["problems"]["registry"]
-    assert "s3cret-pw" not in str(body) and "reco:***@" in body["problems"]["registry"]
+    # /readyz never prints a password
+    assert "s3cret-pw" not in str(body)
 
 
 def test_redis_outage_under_load_fails_no_request(env: Env, tmp_path: Path) -> None:
