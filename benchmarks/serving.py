@@ -8,8 +8,13 @@ Each gets a warm-up, a closed loop at concurrency 32 (maximum rate) and an open 
 fixed 500 req/s (latency), from benchmarks/loadgen.py in its own process. The request mix is
 the same for both: 80 % readers the model knows, 20 % newcomers, 0-3 excluded articles.
 
+Then the server's ceiling: benchmarks/ceiling_app.py, a trivial endpoint returning a fixed body
+of the size of reco's answers, on Hypercorn with the same settings and workers.
+
 Last line, one JSON object: max_rps, p50_ms, p99_ms (at 500 req/s), errors, ref_max_rps,
-ref_p50_ms, ref_p99_ms, ref_errors, speedup (max_rps / ref_max_rps), workers, plus details.
+ref_p50_ms, ref_p99_ms, ref_errors, speedup (max_rps / ref_max_rps), ceiling_rps,
+ceiling_share (max_rps / ceiling_rps: the part of the cost that is reco's), stage_share (each
+request stage's share of reco's own request time), workers, plus details.
 """
 
 from __future__ import annotations
@@ -68,6 +73,26 @@ def gc_pauses(metrics_text: str) -> dict[str, dict[str, float]]:
             elif sample.name.endswith("_sum"):
                 out.setdefault(gen, {})["seconds"] = round(sample.value, 4)
     return out
+
+
+def response_bytes(url: str, bodies: Path, n: int = 50) -> int:
+    """The mean size of the service's answers to the first `n` request bodies."""
+    sizes = [
+        len(httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=10).content)
+        for body in bodies.read_bytes().split(b"\n")[:n]
+    ]
+    return round(sum(sizes) / len(sizes))
+
+
+def stage_shares(metrics_text: str) -> dict[str, float]:
+    """Each request stage's share of the time spent in all stages (reco_request_stage_seconds)."""
+    sums: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("reco_request_stage_seconds_sum{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            sums[stage] = float(line.rsplit(" ", 1)[1])
+    total = sum(sums.values())
+    return {stage: round(value / total, 3) for stage, value in sorted(sums.items())} if total else {}
 
 
 def load(url: str, bodies: Path, mode: str, seconds: float, **kw: Any) -> dict[str, Any]:
@@ -160,8 +185,26 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(wait_ready(f"{base}/readyz", timeout_s=120))
         ours = measure("reco", f"{base}/recommend", bodies, args, console)
         ready = httpx.get(f"{base}/readyz", timeout=10).json()
-        pauses = gc_pauses(httpx.get(f"{base}/metrics", timeout=10).text)
+        metrics_text = httpx.get(f"{base}/metrics", timeout=10).text
+        pauses = gc_pauses(metrics_text)
+        stages = stage_shares(metrics_text)
+        body_bytes = response_bytes(f"{base}/recommend", bodies)
         reco.stop()
+
+        # The server's own ceiling: the same Hypercorn settings serving a fixed body of the
+        # same size from a trivial endpoint (what is left is reco's request path).
+        ceiling_port = free_port()
+        ceiling_proc = ServiceProcess(
+            "benchmarks.ceiling_app",
+            env,
+            home / "ceiling.log",
+            ["--port", str(ceiling_port), "--workers", str(args.workers), "--body-bytes", str(body_bytes)],
+        ).start()
+        procs.append(ceiling_proc)
+        ceiling_base = f"http://127.0.0.1:{ceiling_port}"
+        asyncio.run(wait_ready(f"{ceiling_base}/healthz", timeout_s=60))
+        ceiling = measure("ceiling", f"{ceiling_base}/recommend", bodies, args, console)
+        ceiling_proc.stop()
 
         ref_port = free_port()
         ref = ServiceProcess(
@@ -187,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             "ref_p99_ms": theirs["open"]["p99_ms"],
             "ref_errors": theirs["closed"]["errors"] + theirs["open"]["errors"],
             "speedup": round(ours["closed"]["rps"] / max(theirs["closed"]["rps"], 1e-9), 2),
+            "ceiling_rps": ceiling["closed"]["rps"],
+            "ceiling_share": round(ours["closed"]["rps"] / max(ceiling["closed"]["rps"], 1e-9), 3),
+            "body_bytes": body_bytes,
+            "stage_share": stages,
             "workers": args.workers,
             "rate": args.rate,
             "impressions": ready.get("impressions"),

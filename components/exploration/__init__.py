@@ -2,6 +2,7 @@
 probability each served item was shown (its propensity, logged with the impression)."""
 
 from components.exploration.policy import (
+    POLICIES,
     EpsilonGreedy,
     ExplorationPolicy,
     ExposureStats,
@@ -9,16 +10,19 @@ from components.exploration.policy import (
     ThompsonSampling,
     explore_positions,
     explore_slate,
+    make_policy,
     under_exposed,
 )
 
 __all__ = [
     "EpsilonGreedy",
     "ExplorationPolicy",
+    "POLICIES",
     "ExposureStats",
     "Slate",
     "ThompsonSampling",
     "explore_positions",
     "explore_slate",
+    "make_policy",
     "under_exposed",
 ]

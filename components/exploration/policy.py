@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -125,6 +125,32 @@ class EpsilonGreedy:
         p = np.full(n, self.epsilon / n)
         p[0] += 1.0 - self.epsilon
         return p
+
+
+def _thompson(stats: ExposureStats, cfg: Any, seed: int) -> ExplorationPolicy:
+    return ThompsonSampling(
+        stats, prior_alpha=cfg.prior_alpha, prior_beta=cfg.prior_beta, draws=cfg.draws, seed=seed
+    )
+
+
+def _epsilon_greedy(stats: ExposureStats, cfg: Any, seed: int) -> ExplorationPolicy:
+    return EpsilonGreedy(cfg.epsilon)
+
+
+# Exploration policies by name (RECO_EXPLORATION__POLICY): name -> factory(stats, the
+# exploration settings, seed). One line to add one.
+POLICIES: dict[str, Callable[[ExposureStats, Any, int], ExplorationPolicy]] = {
+    ThompsonSampling.name: _thompson,
+    EpsilonGreedy.name: _epsilon_greedy,
+}
+
+
+def make_policy(name: str, stats: ExposureStats, cfg: Any, seed: int) -> ExplorationPolicy:
+    """The policy called `name`, fitted to `stats`; ValueError naming the known ones."""
+    factory = POLICIES.get(name)
+    if factory is None:
+        raise ValueError(f"exploration policy {name!r}: not one of {sorted(POLICIES)}")
+    return factory(stats, cfg, seed)
 
 
 def explore_positions(k: int, slots: int) -> list[int]:

@@ -124,7 +124,8 @@ class PublishedModels:
     # --- the publication ------------------------------------------------------------------
     async def resolve(self, redis: Any) -> tuple[Publication | None, str | None]:
         """(the publication, None) from Redis or else the lake, saved to the cache; (the cached
-        one, the problem) when neither answers; (None, None) when nothing was ever published."""
+        one, the problem) when neither answers, or neither holds one though this cache does;
+        (None, None) when nothing was ever published."""
         import asyncio
 
         problems = []
@@ -147,9 +148,14 @@ class PublishedModels:
                 await asyncio.to_thread(self._write_cache, raw)
                 # One source answering is enough: the publication is the same in both.
                 return publication, None
-        elif not problems:
-            return None, None
-        return self.cached(), "; ".join(problems) or "no publication"
+        cached = self.cached()
+        if not problems:
+            if cached is None:
+                return None, None  # nothing published yet, nothing served before: a new install
+            # Both sources answered with nothing while this replica served a publication before
+            # (a wrong lake root or key prefix, a lake restored without it): keep serving that.
+            problems.append("no publication in Redis or in the lake")
+        return cached, "; ".join(problems)
 
     def _read_lake(self) -> bytes | None:
         if not self.store.exists(PUBLICATION):

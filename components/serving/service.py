@@ -37,12 +37,11 @@ from redis.backoff import NoBackoff
 from components.config import Settings
 from components.config.redact import redact, secret_values
 from components.exploration import (
-    EpsilonGreedy,
     ExplorationPolicy,
     ExposureStats,
-    ThompsonSampling,
     explore_positions,
     explore_slate,
+    make_policy,
     under_exposed,
 )
 from components.feedback.counts import read_exposure
@@ -408,18 +407,8 @@ class RecommendService:
             return
         live_ids = [str(a) for a in catalogue.article_ids[live]]
         stats = ExposureStats.from_counts({a: counts.get(a, (0.0, 0.0)) for a in live_ids})
-        policy: ExplorationPolicy
-        if cfg.policy == "thompson":
-            policy = await asyncio.to_thread(
-                ThompsonSampling,
-                stats,
-                prior_alpha=cfg.prior_alpha,
-                prior_beta=cfg.prior_beta,
-                draws=cfg.draws,
-                seed=int(self._rng.integers(2**63)),
-            )
-        else:
-            policy = EpsilonGreedy(cfg.epsilon)
+        # Thompson sampling draws thousands of Beta samples: off the event loop.
+        policy = await asyncio.to_thread(make_policy, cfg.policy, stats, cfg, int(self._rng.integers(2**63)))
         # One pool per section, newest under-exposed first: a slot explores the section of
         # the model's item it may replace (what the reader reads), not the whole catalogue.
         pools: dict[str, list[str]] = {}
@@ -537,9 +526,12 @@ class RecommendService:
 
     async def recommend(self, request: RecommendRequest, now: float | None = None) -> Answer:
         """Rank for `request` at `now` (epoch seconds; the service's clock when None)."""
-        started = time.perf_counter()
+        clock = time.perf_counter
+        marks = [clock()]  # the start, then the end of each stage (metrics.STAGES)
+        started = marks[0]
         request_id = os.urandom(16).hex()
         has_features, recent = await self._user_state(request.user_id)
+        marks.append(clock())
         variant, model = self._choose(request.user_id)
         bind_request(
             request_id=request_id,
@@ -552,7 +544,9 @@ class RecommendService:
         else:
             self._request_now = max(self._request_now, now)
             context.pop("now", None)  # the impression's ts says it
+        marks.append(clock())
         ranked = self._rank(model, request, recent, has_features, now)
+        marks.append(clock())
         version = model.version if model is not None else FALLBACK_VERSION
         if model is None:
             self.metrics.fallback("no_model")
@@ -584,6 +578,7 @@ class RecommendService:
                 if not model_item:
                     scores[position], reasons[position] = p, EXPLORE
             context["arm"], context["policy"] = arm, explorer.name
+        marks.append(clock())
         items = [
             {"article_id": a, "score": s, "reason": r}
             for a, s, r in zip(article_ids, scores, reasons, strict=True)
@@ -599,7 +594,9 @@ class RecommendService:
             item_context=item_context,
         )
         self.impressions.add(records)
-        latency = time.perf_counter() - started
+        marks.append(clock())
+        latency = marks[-1] - started
+        self.metrics.stages.add(marks)
         self.metrics.observe(variant, latency)
         shadow = None
         challenger = self.models.get(CHALLENGER)
