@@ -105,7 +105,6 @@ def build_settings(args: argparse.Namespace, home: Path, broker: TansuBroker) ->
         ingestor={"flush_interval_s": 0.5},
         serving={
             "port": free_port(),
-            "clock": "request",
             "poll_interval_s": 0.5,
             "item_refresh_s": 2.0,
             "catalogue_refresh_s": 2.0,
@@ -283,7 +282,8 @@ async def run(
     timings["warmup"] = time.perf_counter() - started
     console.log(f"warm-up: {args.warmup_days} days, {pipeline.produced:,} events, champion v{version}")
 
-    service = ServiceProcess("services.recommender.main", env, home / "recommender.log").start()
+    # On a request clock (a test-only entry point): each request names its simulated time.
+    service = ServiceProcess("components.testing.clocked_recommender", env, home / "recommender.log").start()
     procs.append(service)
     ranker = ServiceRanker(f"http://127.0.0.1:{settings.serving.port}")
     await wait_ready(f"http://127.0.0.1:{settings.serving.port}/readyz", timeout_s=120)

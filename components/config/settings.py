@@ -443,8 +443,9 @@ class ServingSettings(_Section):
     registry_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Seconds the registry gets at start-up; then the cached models serve and polling goes on "
-        "(an unreachable registry must not hold a replica past its startup probe).",
+        description="Seconds reading the model publication (Redis, then the lake) may take; then the cached "
+        "publication and models serve and polling goes on (an unreachable source must not hold a replica past "
+        "its startup probe).",
     )
     max_k: int = Field(
         default=100,
@@ -522,12 +523,6 @@ class ServingSettings(_Section):
         ge=0.0,
         le=1.0,
         description="Shadow mode: share of requests also scored by the challenger (never served).",
-    )
-    clock: Literal["wall", "request"] = Field(
-        default="wall",
-        description="wall: the service's clock; request: a request's context.now (epoch seconds or ISO "
-        "8601) is the time it is served at, so a simulator can replay days in minutes. Never for "
-        "production traffic: clients would pick the time.",
     )
 
     @model_validator(mode="after")

@@ -233,3 +233,50 @@ def explore_slate(
         if rng is not None:
             propensities[position] = float(p[chosen])
     return Slate(shown, propensities, explored)
+
+
+@dataclass(frozen=True)
+class ExploredList:
+    """A ranked list after exploration: what is served, with scores, reasons, the propensity
+    of each served item, and the impression context of each explored position."""
+
+    article_ids: list[str]
+    scores: list[float]
+    reasons: list[str]
+    propensities: list[float]
+    item_context: dict[int, dict[str, Any]]
+
+
+def explore_list(
+    article_ids: Sequence[str],
+    scores: Sequence[float],
+    reasons: Sequence[str],
+    *,
+    policy: ExplorationPolicy,
+    pool_for: Callable[[str], Sequence[str]],
+    k: int,
+    slots: int,
+    pool_size: int,
+    banned: Collection[str],
+    rng: np.random.Generator | None,
+    reason: str,
+) -> ExploredList:
+    """Explore a ranked list: `explore_slate` at `explore_positions(k, slots)`; an explored
+    position that shows a pool article gets its propensity as score and `reason`. `rng=None`
+    (the greedy arm) serves the list unchanged and logs the explorer's odds of it."""
+    slate = explore_slate(
+        article_ids,
+        pool_for,
+        policy,
+        explore_positions(k, slots),
+        pool_size=pool_size,
+        banned=banned,
+        rng=rng,
+    )
+    served_scores, served_reasons = list(scores), list(reasons)
+    item_context: dict[int, dict[str, Any]] = {}
+    for position, (p, model_item) in slate.explored.items():
+        item_context[position] = {"explore_p": round(p, 9), "model_item": model_item}
+        if not model_item:
+            served_scores[position], served_reasons[position] = p, reason
+    return ExploredList(slate.article_ids, served_scores, served_reasons, slate.propensities, item_context)

@@ -24,6 +24,7 @@ import hiredis
 
 from components.config import Settings
 from components.online import layout
+from components.online.pipelined import PipelinedRedis
 from components.online.repo import entity_key_version, online_store_path
 from feature_repo.definitions import ARTICLE_STATS, USER_STATS, ViewSpec, feature_names
 
@@ -157,26 +158,16 @@ class OnlineFeatureReader:
         return self._user_key(user_id)
 
     async def read_user_with_list(
-        self, client: Any, user_id: str, list_key: str, limit: int
+        self, client: PipelinedRedis, user_id: str, list_key: str, limit: int, timeout_s: float
     ) -> tuple[dict[str, Any] | None, list[str]]:
         """The user's features and the first `limit` entries of a Redis list (the recent
-        reads), in one round trip on one pooled connection of `client` (redis.asyncio).
+        reads), in one round trip on the request path's pipelined connection.
 
         Commands are packed by hiredis' C packer: redis-py's asyncio pipeline packs in
         Python, which cost ~80 us of the request's ~300 us (docs/benchmarks.md)."""
         packed = hiredis.pack_command(("HMGET", self.user_redis_key(user_id), *self.user_fields))
         packed += hiredis.pack_command(("LRANGE", list_key, 0, limit - 1))  # type: ignore[arg-type]  # the stub types a 1-tuple
-        pool = client.connection_pool
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(packed, check_health=False)
-            row = await conn.read_response()
-            recent = await conn.read_response()
-        except BaseException:
-            await conn.disconnect()  # a half-read reply must not reach the next caller
-            raise
-        finally:
-            await pool.release(conn)
+        row, recent = await client.call(packed, 2, timeout_s)
         if isinstance(row, Exception) or isinstance(recent, Exception):
             raise row if isinstance(row, Exception) else recent
         return self.decode_user(row), [r.decode() for r in recent]

@@ -32,6 +32,7 @@ from components.features.store import apply, feature_store, materialize, write_o
 from components.lake import LakeStore
 from components.names import recent_key
 from components.online import layout
+from components.online.pipelined import PipelinedRedis
 from components.online.reader import OnlineFeatureReader
 from components.online.repo import read_online_layout
 from components.simulator import TrafficGenerator, World, WorldConfig
@@ -161,21 +162,26 @@ def test_the_request_path_reads_the_same_row_with_the_recent_reads(
     reco_settings: Settings, simulated: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     """The recommend service's one round trip (HMGET of the row + LRANGE of recent reads, packed
-    by hiredis on the service's own client) decodes what Feast serves."""
+    by hiredis, pipelined on the request path's connection) decodes what Feast serves."""
     with contextlib.contextmanager(_materialized)(reco_settings, simulated, tmp_path, "redis") as m:
         users = _sample(m.tables.user_stats, "user_id", m.end, 25, seed=3)
         prefix = f"golden-{uuid.uuid4().hex[:6]}:"
 
         async def read() -> list[tuple[dict[str, Any] | None, list[str]]]:
             client = AsyncRedis.from_url(m.settings.redis.url)
+            fast = PipelinedRedis(m.settings.redis.url)
             try:
                 await client.rpush(recent_key(prefix, users[0]), "a-1", "a-2")
                 reader = OnlineFeatureReader(m.settings, client)
-                out = [await reader.read_user_with_list(client, u, recent_key(prefix, u), 10) for u in users]
+                # all at once: pipelined on one connection, each gets its own replies
+                out = await asyncio.gather(
+                    *(reader.read_user_with_list(fast, u, recent_key(prefix, u), 10, 5.0) for u in users)
+                )
                 await client.delete(recent_key(prefix, users[0]))
-                return out
+                return list(out)
             finally:
                 await client.aclose()
+                await fast.aclose()
 
         replies = asyncio.run(read())
         assert replies[0][1] == ["a-1", "a-2"] and all(not r for _, r in replies[1:])

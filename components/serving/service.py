@@ -1,11 +1,17 @@
 """The recommend service's logic, behind the HTTP edge in services/recommender.
 
-Per request: one Redis round trip (the reader's online feature row and recent reads), the
-variant by user hash, an in-memory vectorised ranking, impressions into a bounded buffer.
-Everything slow happens in background tasks and is swapped in by reference: registry polls
-and model loads (hot reload), the catalogue (expiry), item-side features (popularity), the
-rollout share. Each dependency that fails turns its `degraded` flag on and the service keeps
-answering from what it last had; the flag clears when the dependency answers again.
+- **A snapshot** (`snapshot.py`): catalogue, models, canary share and exploration state, one
+  immutable value swapped by reference; a request reads one snapshot from start to end.
+- **Refresh sources** (`sources.py`): registry (the model publication), redis (the rollout share), catalogue,
+  features (item-side online features), kafka, exploration; each a named loop under one health
+  guard (`health.py`) that flags its problem under its name while the last good state serves.
+- **Request stages**, each timed (`reco_request_stage_seconds`): user state (one Redis round
+  trip: the reader's online feature row and recent reads), route (variant by user hash), rank
+  (`ranking.py`), explore (components/exploration edits the list), log (impressions into a
+  bounded buffer a background task sends to Kafka).
+
+The time a request is served at comes from the injected clock (`clock.py`): the wall clock in
+production; a replay harness builds the app with a request clock.
 """
 
 from __future__ import annotations
@@ -35,15 +41,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from components.config import Settings
-from components.config.redact import redact, secret_values
-from components.exploration import (
-    ExplorationPolicy,
-    ExposureStats,
-    explore_positions,
-    explore_slate,
-    make_policy,
-    under_exposed,
-)
+from components.config.redact import secret_values
+from components.exploration import ExploredList, ExposureStats, explore_list, make_policy, under_exposed
 from components.feedback.counts import read_exposure
 from components.feedback.recent import read_recent
 from components.lake import LakeStore
@@ -54,22 +53,26 @@ from components.names import (
     CHALLENGER,
     CHAMPION,
     EXPLORE,
-    FALLBACK,
     GREEDY,
     catalogue_channel,
     catalogue_withdrawn_key,
     recent_key,
 )
+from components.online.pipelined import PipelinedRedis
 from components.online.reader import OnlineFeatureReader
 from components.online.repo import read_online_layout
 from components.registry.publication import PublishedModel, PublishedModels
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
+from components.serving.clock import Clock, WallClock
+from components.serving.health import Health
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
 from components.serving.ranking import Ranked, ServingModel, rank
-from components.serving.routing import bucket, variant_for
+from components.serving.routing import bucket
 from components.serving.schema import RecommendRequest
+from components.serving.snapshot import Snapshot
+from components.serving.sources import RefreshSource, refresh_once, run_source
 from components.streaming import EventProducer
 
 log = logging.getLogger("reco.serving")
@@ -81,6 +84,8 @@ WITHDRAWN_KEEP_S = 86_400.0
 WITHDRAWN_RELOAD_S = 30.0
 FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
+# How often the `kafka` flag (and its gauge) is brought up to date.
+KAFKA_CHECK_S = 1.0
 
 
 @dataclass
@@ -106,16 +111,23 @@ class Answer:
 
 
 class RecommendService:
-    def __init__(self, settings: Settings, metrics: ServingMetrics):
+    """The recommend service: a snapshot swapped by the refresh sources, a health guard, and
+    the request stages (user state -> route -> rank -> explore -> log), each timed."""
+
+    def __init__(self, settings: Settings, metrics: ServingMetrics, clock: Clock | None = None):
         self.settings = settings
         self.serving = settings.serving
         self.metrics = metrics
+        self.clock = clock or WallClock()
         self.rule = PopularityRule(self.serving.popular_prior_views, self.serving.popular_half_life_h)
         cache_dir = Path(self.serving.model_cache_dir or Path(settings.home) / "serving" / "models")
-        self._secrets = secret_values(settings)
+        self.health = Health(metrics, secret_values(settings))
         self.lake = LakeStore.from_settings(settings.lake)
         self.models_store = PublishedModels(self.lake, cache_dir, settings.redis.key_prefix)
-        timeout = self.serving.redis_timeout_ms / 1000
+        timeout = self._redis_timeout_s = self.serving.redis_timeout_ms / 1000
+        # The request path's round trip (the reader's row and recent reads): one pipelined
+        # connection; the rest of the request path and the background work use redis-py.
+        self.redis_fast = PipelinedRedis(settings.redis.url, connect_timeout_s=timeout)
         self.redis = AsyncRedis.from_url(
             settings.redis.url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
@@ -130,12 +142,10 @@ class RecommendService:
             capacity=self.serving.impression_buffer,
             flush_s=self.serving.impression_flush_ms / 1000,
         )
-        self.catalogue = Catalogue.empty()
-        self.models: dict[str, ServingModel] = {}
-        self.canary_share = 0.0
+        # Everything a request reads, swapped as one reference (components/serving/snapshot.py).
+        self.snapshot = Snapshot.empty()
         self.reader: OnlineFeatureReader | None = None
         self._online_names: dict[str, str] = {}
-        self.degraded: dict[str, str] = {}
         self._redis_retry_at = 0.0
         self._catalogue_version: str | None = None
         # Articles withdrawn (taken down, unpublished) as the catalogue consumer pushed them,
@@ -148,41 +158,37 @@ class RecommendService:
         # next poll waits for the same one instead of starting another.
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self.exploration = settings.exploration
-        self.explorer: ExplorationPolicy | None = None
-        self.explore_pools: dict[str, list[str]] = {}
         self._rng = np.random.default_rng()
-        # The request clock's latest reading (RECO_SERVING__CLOCK=request).
-        self._request_now = 0.0
+        self.sources = [
+            RefreshSource("registry", self.serving.poll_interval_s, self.refresh_models),
+            # The rollout share is read from Redis: its source owns the `redis` flag with the
+            # request path (which sets it on a failed round trip; a good read here clears it).
+            RefreshSource("redis", self.serving.poll_interval_s, self.refresh_rollout),
+            RefreshSource("catalogue", self.serving.catalogue_refresh_s, self.refresh_catalogue),
+            RefreshSource("features", self.serving.item_refresh_s, self.refresh_items),
+            RefreshSource("kafka", KAFKA_CHECK_S, self.check_impressions),
+        ]
+        if self.exploration.share > 0:
+            self.sources.append(
+                RefreshSource("exploration", self.exploration.refresh_s, self.refresh_exploration)
+            )
 
-    def clock(self) -> float:
-        """Now, in epoch seconds: the wall clock, or the latest request's `context.now`."""
-        if self.serving.clock == "request" and self._request_now:
-            return self._request_now
-        return time.time()
+    def now(self) -> float:
+        """Now, in epoch seconds, on the service's clock."""
+        return self.clock.now()
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load what can be loaded (each failure is a degraded flag, not a crash), then start
-        the background loops. Nothing here waits on the registry longer than
-        `registry_timeout_s`: past it, the cached models serve and the polls go on."""
-        await self.refresh_catalogue()
-        await self.connect_features()
-        await self.refresh_items()
-        await self.reload_models()
-        await self.refresh_rollout()
-        if self.exploration.share > 0:
-            await self.refresh_exploration()
+        """Refresh every source once (each failure is a degraded flag, not a crash), then start
+        the loops. Nothing here waits on the publication longer than `registry_timeout_s`:
+        past it, the cached models serve and the polls go on."""
+        for name in ("catalogue", "features", "registry", "redis", "exploration"):
+            for source in self.sources:
+                if source.name == name:
+                    await refresh_once(source, self.health)
         with contextlib.suppress(Exception):
             await self.producer.start()
-        loops = [
-            (self.reload_models, self.serving.poll_interval_s),
-            (self.refresh_rollout, self.serving.poll_interval_s),
-            (self.refresh_catalogue, self.serving.catalogue_refresh_s),
-            (self.refresh_items, self.serving.item_refresh_s),
-        ]
-        if self.exploration.share > 0:
-            loops.append((self.refresh_exploration, self.exploration.refresh_s))
-        self._tasks = [asyncio.create_task(self._every(fn, s)) for fn, s in loops]
+        self._tasks = [asyncio.create_task(run_source(source, self.health)) for source in self.sources]
         self._tasks.append(asyncio.create_task(self.impressions.run()))
         self._tasks.append(asyncio.create_task(self.listen_catalogue()))
         _freeze_heap()
@@ -195,56 +201,45 @@ class RecommendService:
                 await task
         await self.impressions.close()
         await self.producer.stop()
+        await self.redis_fast.aclose()
         await self.redis.aclose()
         await self.redis_slow.aclose()
         self.redis_sync.close()
 
-    async def _every(self, fn: Callable[[], Awaitable[Any]], seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await fn()
-            except Exception:  # a loop must survive anything: the next round retries
-                log.exception("background refresh %s failed", getattr(fn, "__name__", fn))
+    def _swap(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.metrics.catalogue_live.set(int(snapshot.catalogue.live(self.now()).sum()))
 
-    def _flag(self, dependency: str, problem: str | None) -> None:
-        if problem is None:
-            if self.degraded.pop(dependency, None) is not None:
-                log.info("%s recovered", dependency)
-        else:
-            # /readyz shows it: no URL password or secret may pass.
-            problem = redact(problem, self._secrets)[:500]
-            if dependency not in self.degraded:
-                log.warning("%s degraded: %s", dependency, problem)
-            self.degraded[dependency] = problem
-        self.metrics.degraded.labels(dependency=dependency).set(0 if problem is None else 1)
-
-    # --- background refreshes --------------------------------------------------------------
-    async def refresh_catalogue(self) -> None:
+    # --- refresh sources (components/serving/sources.py): each returns its problem or None ---
+    async def refresh_catalogue(self) -> str | None:
         """Re-read the lake's catalogue when its manifest says it changed (a rebuild costs
         tens of milliseconds of the event loop; the manifest read costs one small file)."""
         cache = self.models_store.cache_dir / CATALOGUE_CACHE
-        now = self.clock()
+        now = self.now()
+        current = self.snapshot.catalogue
+        problem = None
         try:
             version = await asyncio.to_thread(catalog_version, self.lake)
-            if version is not None and version == self._catalogue_version and len(self.catalogue):
-                self._flag("catalogue", None)
-                self._swap_catalogue(self.catalogue.reranked(now, self.rule))  # the clock moved on
-                return
+            if version is not None and version == self._catalogue_version and len(current):
+                self._swap(
+                    self.snapshot.with_catalogue(current.reranked(now, self.rule))
+                )  # the clock moved on
+                return None
             table = await asyncio.to_thread(read_catalog, self.lake)
             await asyncio.to_thread(_write_parquet, table, cache)
             self._catalogue_version = version
-            self._flag("catalogue", None)
         except Exception as exc:
-            self._flag("catalogue", f"lake catalogue unreadable: {exc!r}")
-            if len(self.catalogue) or not cache.exists():
-                return  # keep the one in memory (or stay empty: nothing to fall back on)
+            problem = f"lake catalogue unreadable: {exc!r}"
+            if len(current) or not cache.exists():
+                return problem  # keep the one in memory (or stay empty: nothing to fall back on)
             table = await asyncio.to_thread(pq.read_table, cache)
         self._returned(table)
         catalogue = Catalogue.from_table(table, now_s=now, rule=self.rule)
         # Keep the item features until the next item refresh fills the new articles in.
-        catalogue = catalogue.with_features_of(self.catalogue, now_s=now, rule=self.rule)
-        self._swap_catalogue(catalogue.without(self.withdrawn, now_s=now, rule=self.rule))
+        catalogue = catalogue.with_features_of(self.snapshot.catalogue, now_s=now, rule=self.rule)
+        catalogue = catalogue.without(self.withdrawn, now_s=now, rule=self.rule)
+        self._swap(self.snapshot.with_catalogue(catalogue))
+        return problem
 
     async def listen_catalogue(self) -> None:
         """Withdrawals pushed by the catalogue consumer, applied as they come (a takedown leaves
@@ -274,14 +269,14 @@ class RecommendService:
                                 {m.decode(): at for m, at in recent if m.decode() not in self.withdrawn}
                             )
                             loaded = time.monotonic()
-                            self._flag("catalogue_push", None)
+                            self.health.flag("catalogue_push", None)
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:
                             self.apply_catalogue_push(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the periodic catalogue read still applies changes
-                self._flag("catalogue_push", f"catalogue push channel unavailable: {exc!r}")
+                self.health.flag("catalogue_push", f"catalogue push channel unavailable: {exc!r}")
                 await asyncio.sleep(1.0)
             finally:
                 with contextlib.suppress(Exception):
@@ -301,7 +296,8 @@ class RecommendService:
             for article in back:
                 self.withdrawn.pop(article, None)
             self._catalogue_version = None  # re-read the snapshot now: it holds them again
-            task = asyncio.ensure_future(self.refresh_catalogue())
+            source = next(s for s in self.sources if s.name == "catalogue")
+            task = asyncio.ensure_future(refresh_once(source, self.health))
             self._refreshes.add(task)  # held until done (the loop keeps only weak references)
             task.add_done_callback(self._refreshes.discard)
 
@@ -313,11 +309,7 @@ class RecommendService:
         self.withdrawn.update(articles)
         cutoff = time.time() - WITHDRAWN_KEEP_S
         self.withdrawn = {a: at for a, at in self.withdrawn.items() if at >= cutoff}
-        now = self.clock()
-        self._swap_catalogue(self.catalogue.without(articles, now_s=now, rule=self.rule))
-        self.explore_pools = {
-            section: [a for a in pool if a not in articles] for section, pool in self.explore_pools.items()
-        }
+        self._swap(self.snapshot.without(articles, now_s=self.now(), rule=self.rule))
         self.metrics.withdrawn.inc(len(articles))
 
     def _returned(self, table: pa.Table) -> None:
@@ -331,12 +323,7 @@ class RecommendService:
             if at is not None and row["status"] == "published" and row["received_at"].timestamp() > at:
                 del self.withdrawn[row["article_id"]]
 
-    def _swap_catalogue(self, catalogue: Catalogue) -> None:
-        self.catalogue = catalogue
-        self.models = {alias: m.rebind(catalogue) for alias, m in self.models.items()}
-        self.metrics.catalogue_live.set(int(catalogue.live(self.clock()).sum()))
-
-    async def connect_features(self) -> None:
+    async def connect_features(self) -> str | None:
         """The online feature reader: reco's codec of Feast's layout, no Feast registry to ask.
         Rebuilt when the feature store's apply recorded other stored view names (versioned
         online views)."""
@@ -344,25 +331,25 @@ class RecommendService:
             names = await asyncio.to_thread(read_online_layout, self.lake, self.settings.features.project)
         except Exception as exc:  # the lake away: keep the reader (or the views' own names)
             if self.reader is not None:
-                return
+                return None
             names = {}
             log.warning("online layout unreadable, reading the views under their own names: %r", exc)
         if self.reader is not None and names == self._online_names:
-            return
+            return None
         try:
             self.reader = OnlineFeatureReader(self.settings, self.redis_slow, names)
-            self._online_names = names
-            self._flag("features", None)
         except Exception as exc:
-            self._flag("features", f"online features unavailable: {exc!r}")
+            return f"online features unavailable: {exc!r}"
+        self._online_names = names
+        return None
 
-    async def refresh_items(self) -> None:
+    async def refresh_items(self) -> str | None:
         """Item-side online features of the live catalogue (views, CTR) into memory."""
-        await self.connect_features()
+        problem = await self.connect_features()
         if self.reader is None:
-            return
-        now = self.clock()
-        catalogue = self.catalogue
+            return problem
+        now = self.now()
+        catalogue = self.snapshot.catalogue
         ids = [str(a) for a in catalogue.article_ids[catalogue.live(now)]]
         rows: list[dict[str, Any]] = []
         try:
@@ -371,40 +358,39 @@ class RecommendService:
             for start in range(0, len(ids), ITEM_READ_SLICE):
                 rows.extend(await self.reader.read_articles(ids[start : start + ITEM_READ_SLICE]))
                 await asyncio.sleep(0)
-            self._flag("features", None)
         except Exception as exc:
-            self._flag("features", f"item features unreadable: {exc!r}")
-            return
-        if catalogue is self.catalogue:  # not replaced by a catalogue refresh meanwhile
-            self._swap_catalogue(
-                catalogue.with_item_features(dict(zip(ids, rows, strict=True)), now_s=now, rule=self.rule)
+            return f"item features unreadable: {exc!r}"
+        if catalogue is self.snapshot.catalogue:  # not replaced by a catalogue refresh meanwhile
+            features = dict(zip(ids, rows, strict=True))
+            self._swap(
+                self.snapshot.with_catalogue(
+                    catalogue.with_item_features(features, now_s=now, rule=self.rule)
+                )
             )
+        return None
 
-    async def refresh_rollout(self) -> None:
+    async def refresh_rollout(self) -> str | None:
         try:
             rollout = await read_rollout_async(self.redis_slow, self.settings.redis)
         except Exception as exc:
-            self._flag("redis", f"rollout state unreadable: {exc!r}")
-            return
-        if "redis" in self.degraded and time.monotonic() >= self._redis_retry_at:
-            self._flag("redis", None)  # answered again: requests will use it as well
-        self.canary_share = rollout.canary_share
-        self.metrics.canary_share.set(self.canary_share)
+            return f"rollout state unreadable: {exc!r}"
+        self.snapshot = self.snapshot.with_canary_share(rollout.canary_share)
+        self.metrics.canary_share.set(rollout.canary_share)
+        return None
 
-    async def refresh_exploration(self) -> None:
+    async def refresh_exploration(self) -> str | None:
         """Exposure and click counts of the live articles over the window (written by the
         feedback consumer) into a fresh policy and pool, swapped in by reference."""
         cfg = self.exploration
-        now = self.clock()
-        catalogue = self.catalogue
+        now = self.now()
+        catalogue = self.snapshot.catalogue
         live = catalogue.live(now)
         try:
             counts = await asyncio.to_thread(
                 read_exposure, self.redis_sync, self.settings.redis.key_prefix, now, cfg.window_h
             )
         except Exception as exc:
-            self._flag("exploration", f"exposure counts unreadable: {exc!r}")
-            return
+            return f"exposure counts unreadable: {exc!r}"
         live_ids = [str(a) for a in catalogue.article_ids[live]]
         stats = ExposureStats.from_counts({a: counts.get(a, (0.0, 0.0)) for a in live_ids})
         # Thompson sampling draws thousands of Beta samples: off the event loop.
@@ -415,18 +401,29 @@ class RecommendService:
         ordered = under_exposed(stats, live_ids, catalogue.published_s[live], cfg.max_impressions)
         for article in ordered:
             pools.setdefault(str(catalogue.category[catalogue.index[article]]), []).append(article)
-        self.explorer, self.explore_pools = policy, pools
-        self._flag("exploration", None)
+        self.snapshot = self.snapshot.with_exploration(policy, pools)
+        return None
 
-    def _pool_for(self, article_id: str) -> list[str]:
-        catalogue = self.catalogue
-        row = catalogue.index.get(article_id)
-        return [] if row is None else self.explore_pools.get(str(catalogue.category[row]), [])
+    async def check_impressions(self) -> str | None:
+        """Whether impressions reach Kafka (the `kafka` flag and gauge; /readyz computes the
+        same on every read)."""
+        return self._kafka_problem()
+
+    def _kafka_problem(self) -> str | None:
+        if self.producer.started and self.impressions.healthy:
+            return None
+        return "impressions not reaching Kafka" if self.producer.started else "producer not connected"
 
     async def reload_models(self) -> dict[str, str]:
-        """Read the publication; load any published version not loaded yet; swap. Returns
-        alias -> version. The publication comes from Redis, the lake when Redis has none, or
-        the local cache when neither answers (components/registry/publication.py)."""
+        """The publication read now (POST /admin/reload); returns alias -> version."""
+        source = next(s for s in self.sources if s.name == "registry")
+        await refresh_once(source, self.health)
+        return self.snapshot.versions()
+
+    async def refresh_models(self) -> str | None:
+        """Read the publication; load any published version not loaded yet; swap. The
+        publication comes from Redis, the lake when Redis has none, or the local cache when
+        neither answers (components/registry/publication.py)."""
         timeout = self.serving.registry_timeout_s
         async with self._reload_lock:
             try:
@@ -434,42 +431,43 @@ class RecommendService:
                     self.models_store.resolve(self.redis_slow), timeout
                 )
             except TimeoutError:
-                publication, problem = (
-                    self.models_store.cached(),
-                    f"the publication did not answer within {timeout:g} s",
-                )
-            self._flag("registry", None if problem is None else f"publication unreadable: {problem}")
-            if problem is not None and self.models:
-                return self.loaded_versions()
+                publication = self.models_store.cached()
+                problem = f"the publication did not answer within {timeout:g} s"
+            if problem is not None:
+                problem = f"publication unreadable: {problem}"
+                if self.snapshot.models:
+                    return problem
             published = publication.aliases if publication is not None else {}
+            current = self.snapshot.models
             loaded: dict[str, ServingModel] = {}
             fresh = False
-            by_version = {m.version: m for m in self.models.values()}
+            by_version = {m.version: m for m in current.values()}
             for alias, entry in published.items():
-                current = by_version.get(entry.version)
-                if current is not None:  # already in memory, maybe under another alias (promotion)
-                    loaded[alias] = current if current.alias == alias else replace(current, alias=alias)
+                known = by_version.get(entry.version)
+                if known is not None:  # already in memory, maybe under another alias (promotion)
+                    loaded[alias] = known if known.alias == alias else replace(known, alias=alias)
                     continue
                 try:
                     recommender = await asyncio.wait_for(asyncio.shield(self._load(entry)), timeout)
                 except Exception as exc:  # keep serving the previous version of this alias
-                    self._flag("registry", f"version {entry.version} ({alias}) not loadable: {exc!r}")
-                    if alias in self.models:
-                        loaded[alias] = self.models[alias]
+                    problem = f"version {entry.version} ({alias}) not loadable: {exc!r}"
+                    if alias in current:
+                        loaded[alias] = current[alias]
                     continue
-                loaded[alias] = ServingModel.bind(alias, entry.version, recommender, self.catalogue)
+                loaded[alias] = ServingModel.bind(alias, entry.version, recommender, self.snapshot.catalogue)
                 log.info("loaded %s version %s (%s)", alias, entry.version, recommender.kind)
                 fresh = True
-            if CHAMPION not in loaded and CHAMPION in self.models:
-                loaded[CHAMPION] = self.models[CHAMPION]  # never drop the champion on a publication hiccup
-            self.models = loaded
+            if CHAMPION not in loaded and CHAMPION in current:
+                loaded[CHAMPION] = current[CHAMPION]  # never drop the champion on a publication hiccup
+            # Bound to the catalogue current at the swap (a catalogue refresh may have run meanwhile).
+            self._swap(self.snapshot.with_models(loaded).with_catalogue(self.snapshot.catalogue))
             self.metrics.set_models({a: m.version for a, m in loaded.items()})
             with contextlib.suppress(OSError):
                 keep = {e.digest for e in published.values()}
                 await asyncio.to_thread(self.models_store.prune, keep)
             if fresh and self._tasks:
                 _freeze_heap()
-            return self.loaded_versions()
+            return problem
 
     def _load(self, entry: PublishedModel) -> asyncio.Future[Any]:
         loading = self._loading.get(entry.digest)
@@ -485,12 +483,10 @@ class RecommendService:
             loading.add_done_callback(done)
         return loading
 
-    def loaded_versions(self) -> dict[str, str]:
-        return {alias: m.version for alias, m in self.models.items()}
-
-    # --- requests ----------------------------------------------------------------------------
-    async def _user_state(self, user_id: str) -> tuple[bool, list[str]]:
-        """(has features, recent reads); (False, []) while Redis is unreachable."""
+    # --- the request stages ------------------------------------------------------------------
+    async def user_state(self, user_id: str) -> tuple[bool, list[str]]:
+        """Stage 1: (has features, recent reads) in one Redis round trip; (False, []) while
+        Redis is unreachable (skipped for `redis_retry_s` after a failure)."""
         now = time.monotonic()
         if now < self._redis_retry_at:
             self.metrics.fallback("redis_down")
@@ -501,83 +497,87 @@ class RecommendService:
             reader = self.reader
             if reader is not None and reader.redis:
                 features, recent_ids = await reader.read_user_with_list(
-                    self.redis, user_id, recent_key(prefix, user_id), limit
+                    self.redis_fast, user_id, recent_key(prefix, user_id), limit, self._redis_timeout_s
                 )
             else:
                 recent_ids = await read_recent(self.redis, prefix, user_id, limit)
                 features = await reader.read_user(user_id) if reader is not None else None
         except Exception as exc:
             self._redis_retry_at = now + self.serving.redis_retry_s
-            self._flag("redis", f"online reads failing: {exc!r}")
+            self.health.flag("redis", f"online reads failing: {exc!r}")
             self.metrics.errors.labels(kind="redis").inc()
             self.metrics.fallback("redis_down")
             return False, []
-        if "redis" in self.degraded:
-            self._flag("redis", None)
+        if "redis" in self.health:
+            self.health.flag("redis", None)
         return features is not None, recent_ids
 
-    def _choose(self, user_id: str) -> tuple[str, ServingModel | None]:
-        canary = self.models.get(CANARY)
-        variant = variant_for(user_id, self.canary_share, has_canary=canary is not None)
-        if variant == CANARY:
-            return CANARY, canary
-        champion = self.models.get(CHAMPION)
-        return (CHAMPION, champion) if champion is not None else (FALLBACK, None)
+    def explore(
+        self, snapshot: Snapshot, request: RecommendRequest, ranked: Ranked, recent: list[str]
+    ) -> tuple[str, ExploredList | None]:
+        """Stage 4: the arm, and the exploring policy's edit of the list (None: no explorer)."""
+        explorer = snapshot.explorer
+        if explorer is None or self.exploration.share <= 0 or not ranked.article_ids:
+            return GREEDY, None
+        cfg = self.exploration
+        arm = EXPLORE if bucket(request.user_id, cfg.salt) < cfg.share else GREEDY
+        explored = explore_list(
+            ranked.article_ids,
+            ranked.scores,
+            ranked.reasons,
+            policy=explorer,
+            pool_for=snapshot.pool_for,
+            k=request.k,
+            slots=cfg.slots,
+            pool_size=cfg.pool_size,
+            banned={*request.exclude, *recent},
+            rng=self._rng if arm == EXPLORE else None,  # greedy: only log the explorer's odds
+            reason=EXPLORE,
+        )
+        return arm, explored
 
     async def recommend(self, request: RecommendRequest, now: float | None = None) -> Answer:
         """Rank for `request` at `now` (epoch seconds; the service's clock when None)."""
         clock = time.perf_counter
         marks = [clock()]  # the start, then the end of each stage (metrics.STAGES)
-        started = marks[0]
+        snapshot = self.snapshot  # one consistent view for the whole request
         request_id = os.urandom(16).hex()
-        has_features, recent = await self._user_state(request.user_id)
+        has_features, recent = await self.user_state(request.user_id)
         marks.append(clock())
-        variant, model = self._choose(request.user_id)
-        bind_request(
-            request_id=request_id,
-            variant=variant,
-            model_version=model.version if model is not None else FALLBACK_VERSION,
-        )
+        variant, model = snapshot.route(request.user_id)
+        version = model.version if model is not None else FALLBACK_VERSION
+        bind_request(request_id=request_id, variant=variant, model_version=version)
         context = {**request.context, "variant": variant, "k": request.k}
         if now is None:
-            now = self.clock()
+            now = self.now()
         else:
-            self._request_now = max(self._request_now, now)
             context.pop("now", None)  # the impression's ts says it
         marks.append(clock())
-        ranked = self._rank(model, request, recent, has_features, now)
-        marks.append(clock())
-        version = model.version if model is not None else FALLBACK_VERSION
+        ranked = rank(
+            model,
+            snapshot.catalogue,
+            request.user_id,
+            request.k,
+            exclude=request.exclude,
+            recent=recent,
+            has_features=has_features,
+            now_s=now,
+        )
         if model is None:
             self.metrics.fallback("no_model")
         elif ranked.cold_start:
             self.metrics.fallback("cold_start")
-        article_ids, scores, reasons = ranked.article_ids, ranked.scores, ranked.reasons
-        # Deterministic ranking: every served item was the only choice.
-        propensities = [1.0] * len(article_ids)
-        arm, item_context = GREEDY, None
-        explorer = self.explorer
-        if explorer is not None and self.exploration.share > 0 and article_ids:
-            arm = (
-                EXPLORE if bucket(request.user_id, self.exploration.salt) < self.exploration.share else GREEDY
-            )
-            slate = explore_slate(
-                article_ids,
-                self._pool_for,
-                explorer,
-                explore_positions(request.k, self.exploration.slots),
-                pool_size=self.exploration.pool_size,
-                banned={*request.exclude, *recent},
-                rng=self._rng if arm == EXPLORE else None,  # greedy: only log the explorer's odds
-            )
-            article_ids, propensities = slate.article_ids, slate.propensities
-            scores, reasons = list(scores), list(reasons)
-            item_context = {}
-            for position, (p, model_item) in slate.explored.items():
-                item_context[position] = {"explore_p": round(p, 9), "model_item": model_item}
-                if not model_item:
-                    scores[position], reasons[position] = p, EXPLORE
-            context["arm"], context["policy"] = arm, explorer.name
+        marks.append(clock())
+        arm, explored = self.explore(snapshot, request, ranked, recent)
+        if explored is None:
+            article_ids, scores, reasons = ranked.article_ids, ranked.scores, ranked.reasons
+            # Deterministic ranking: every served item was the only choice.
+            propensities: list[float] = [1.0] * len(article_ids)
+            item_context = None
+        else:
+            article_ids, scores, reasons = explored.article_ids, explored.scores, explored.reasons
+            propensities, item_context = explored.propensities, explored.item_context
+            context["arm"], context["policy"] = arm, snapshot.explorer.name  # type: ignore[union-attr]
         marks.append(clock())
         items = [
             {"article_id": a, "score": s, "reason": r}
@@ -595,44 +595,27 @@ class RecommendService:
         )
         self.impressions.add(records)
         marks.append(clock())
-        latency = marks[-1] - started
+        latency = marks[-1] - marks[0]
         self.metrics.stages.add(marks)
         self.metrics.observe(variant, latency)
         shadow = None
-        challenger = self.models.get(CHALLENGER)
+        challenger = snapshot.models.get(CHALLENGER)
         if (
             challenger is not None
             and self.serving.shadow_share > 0
             and random.random() < self.serving.shadow_share
         ):
             served = article_ids
+            at = now
 
             async def shadow() -> None:
-                self._shadow(challenger, request, recent, has_features, served, now)
+                self._shadow(snapshot, challenger, request, recent, has_features, served, at)
 
         return Answer(items, version, variant, request_id, round(latency * 1000, 3), arm, shadow)
 
-    def _rank(
-        self,
-        model: ServingModel | None,
-        request: RecommendRequest,
-        recent: list[str],
-        has_features: bool,
-        now: float,
-    ) -> Ranked:
-        return rank(
-            model,
-            self.catalogue,
-            request.user_id,
-            request.k,
-            exclude=request.exclude,
-            recent=recent,
-            has_features=has_features,
-            now_s=now,
-        )
-
     def _shadow(
         self,
+        snapshot: Snapshot,
         challenger: ServingModel,
         request: RecommendRequest,
         recent: list[str],
@@ -644,7 +627,16 @@ class RecommendService:
         served and its latency go to the metrics."""
         started = time.perf_counter()
         try:
-            ranked = self._rank(challenger, request, recent, has_features, now)
+            ranked = rank(
+                challenger,
+                snapshot.catalogue,
+                request.user_id,
+                request.k,
+                exclude=request.exclude,
+                recent=recent,
+                has_features=has_features,
+                now_s=now,
+            )
         except Exception:
             self.metrics.errors.labels(kind="shadow").inc()
             log.exception("shadow scoring of version %s failed", challenger.version)
@@ -654,26 +646,26 @@ class RecommendService:
 
     # --- readiness and admin -----------------------------------------------------------------
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        if self.producer.started and self.impressions.healthy:
-            self._flag("kafka", None)
-        else:
-            self._flag(
-                "kafka",
-                "impressions not reaching Kafka" if self.producer.started else "producer not connected",
-            )
-        ready = CHAMPION in self.models and len(self.catalogue) > 0
+        """A pure read: ready once a champion and a catalogue are loaded."""
+        snapshot = self.snapshot
+        problems = dict(self.health.problems)
+        problems.pop("kafka", None)
+        if (kafka := self._kafka_problem()) is not None:
+            problems["kafka"] = kafka
+        ready = CHAMPION in snapshot.models and len(snapshot.catalogue) > 0
+        explorer = snapshot.explorer
         return ready, {
             "ready": ready,
-            "models": self.loaded_versions(),
-            "canary_share": self.canary_share,
-            "catalogue_live": int(self.catalogue.live(self.clock()).sum()),
+            "models": snapshot.versions(),
+            "canary_share": snapshot.canary_share,
+            "catalogue_live": int(snapshot.catalogue.live(self.now()).sum()),
             "exploration": {
-                "share": self.exploration.share if self.explorer is not None else 0.0,
-                "policy": self.explorer.name if self.explorer is not None else None,
-                "pool": sum(len(p) for p in self.explore_pools.values()),
+                "share": self.exploration.share if explorer is not None else 0.0,
+                "policy": explorer.name if explorer is not None else None,
+                "pool": sum(len(p) for p in snapshot.explore_pools.values()),
             },
-            "degraded": sorted(self.degraded),
-            "problems": dict(sorted(self.degraded.items())),
+            "degraded": sorted(problems),
+            "problems": dict(sorted(problems.items())),
             "impressions": {
                 "pending": self.impressions.pending,
                 "sent": self.impressions.sent,
@@ -682,12 +674,12 @@ class RecommendService:
         }
 
     async def set_canary_share(self, share: float) -> dict[str, Any]:
-        canary = self.models.get(CANARY)
+        canary = self.snapshot.models.get(CANARY)
         rollout = await asyncio.to_thread(
             write_rollout, self.settings.redis, canary.version if canary else None, share
         )
-        self.canary_share = rollout.canary_share
-        self.metrics.canary_share.set(self.canary_share)
+        self.snapshot = self.snapshot.with_canary_share(rollout.canary_share)
+        self.metrics.canary_share.set(rollout.canary_share)
         return {"canary_version": rollout.canary_version, "canary_share": rollout.canary_share}
 
 

@@ -44,9 +44,10 @@ from components.events import FieldError
 from components.events.errors import field_label
 from components.intake import BodyError, read_bounded_body
 from components.lake import LakeStore
+from components.serving.clock import Clock
 from components.serving.metrics import ServingMetrics
 from components.serving.openapi import recommender_openapi
-from components.serving.schema import RecommendRequest, field_errors, parse_request, served_at
+from components.serving.schema import RecommendRequest, field_errors, parse_request
 from components.serving.service import RecommendService
 
 log = logging.getLogger("reco.recommender")
@@ -62,9 +63,11 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
     )
 
 
-def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any:
+def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock: Clock | None = None) -> Any:
+    """The recommend API. `clock`: the wall clock unless a replay harness injects another
+    (components/testing/clocked_recommender.py); no setting can change it."""
     metrics = metrics or ServingMetrics()
-    service = RecommendService(settings, metrics)
+    service = RecommendService(settings, metrics, clock)
     metrics.watch_impressions(
         lambda: (
             service.impressions.sent,
@@ -94,12 +97,10 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
             return invalid([exc.error], exc.status)
         except ValidationError as exc:
             return invalid(field_errors(exc))
-        now = None
-        if limits.clock == "request":
-            try:
-                now = served_at(parsed)
-            except ValueError as exc:
-                return invalid([FieldError("context.now", str(exc), "invalid")])
+        try:
+            now = service.clock.at(parsed)
+        except ValueError as exc:
+            return invalid([FieldError("context.now", str(exc), "invalid")])
         try:
             answer = await service.recommend(parsed, now=now)
         except Exception:
@@ -137,7 +138,7 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None) -> Any
     async def admin_reload(request: Request) -> Response:
         if (refused := authorized(request)) is not None:
             return refused
-        return _json({"models": await service.reload_models(), "problems": service.degraded})
+        return _json({"models": await service.reload_models(), "problems": service.health.problems})
 
     async def admin_canary(request: Request) -> Response:
         if (refused := authorized(request)) is not None:

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import faulthandler
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ import httpx
 import orjson
 import pytest
 from mlflow import MlflowClient
-from redis import Redis
 from starlette.testclient import TestClient
 
 from components.config import Settings, load_settings, settings_env
@@ -36,52 +34,18 @@ from components.registry.publish import publish
 from components.registry.tracking import configure
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
+from components.serving.clock import RequestClock
 from components.serving.routing import bucket
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
 from components.testing.kafka_read import read_topic
+from components.testing.redis_servers import PrivateRedis
 from components.testing.serving_world import ServedWorld, build_served_world
 from components.training.pipeline import train_and_register
 from components.training.train import Candidate
 from services.recommender.app import create_app
 
 TOKEN = "test-admin-token"
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of this module's own, so a test can stop and restart it."""
-
-    port: int
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> PrivateRedis:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with Redis.from_url(self.url, socket_connect_timeout=0.2) as client:
-                    client.ping()
-                    return self
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 @dataclass
@@ -290,14 +254,13 @@ def test_exploring_arm_fills_its_slots_and_logs_exact_propensities(env: Env) -> 
     settings = env.settings.model_copy(
         update={
             "exploration": ExplorationSettings(share=0.5, slots=2, pool_size=5, refresh_s=0.2),
-            "serving": env.settings.serving.model_copy(update={"clock": "request"}),
         }
     )
     at = time.time() - 3_600
     users = env.world.known_users[:60]
     arms = {u: "explore" if bucket(u, "explore") < 0.5 else "greedy" for u in users}
     assert set(arms.values()) == {"explore", "greedy"}
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, clock=RequestClock())) as client:
         missing = client.post("/recommend", json={"user_id": users[0]})
         assert missing.status_code == 422 and missing.json()["error"]["field"] == "context.now"
         answers = {u: ask(client, user_id=u, k=10, context={"now": at, "page": "home"}) for u in users}
