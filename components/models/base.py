@@ -85,15 +85,29 @@ class Recommender(ABC):
         recent_rows = self.item_rows(recent)
         row = self.user_index.get(user_id)
         if row is not None:
-            scores = self.user_scores(np.array([row]))[0]
             banned = [self.seen(row), recent_rows]
         elif len(recent_rows):
-            scores = self.history_scores([recent_rows])[0]
             banned = [recent_rows]
         else:
             raise UnknownUserError(user_id)
         banned.append(self.item_rows(exclude))
+        if allowed is not None and allowed.dtype != np.bool_:
+            # The serving path: score the allowed rows only.
+            scores = self.scores_among(row, recent_rows, allowed)
+            return self._top_k_among(scores, k, np.concatenate(banned), allowed)
+        if row is not None:
+            scores = self.user_scores(np.array([row]))[0]
+        else:
+            scores = self.history_scores([recent_rows])[0]
         return self._top_k(scores, k, np.concatenate(banned), allowed)
+
+    def scores_among(self, row: int | None, recent_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of the item `rows` (ascending) for a training user (`row`) or, when `row` is
+        None, for a reader folded in from `recent_rows`. Kinds may do better than slicing the
+        full score vector (FactorModel scores the rows only)."""
+        if row is not None:
+            return self.user_scores(np.array([row]))[0][rows]
+        return self.history_scores([recent_rows])[0][rows]
 
     def score(self, user_id: str, candidates: Sequence[str], *, recent: Iterable[str] = ()) -> np.ndarray:
         """Scores of `candidates` for the user (NaN for items the model does not know)."""
@@ -139,6 +153,21 @@ class Recommender(ABC):
         top = top[np.isfinite(scores[top])]
         rows = candidates[top] if candidates is not None else top
         return [str(a) for a in self.item_ids[rows]], scores[top]
+
+    def _top_k_among(
+        self, scores: np.ndarray, k: int, banned: np.ndarray, rows: np.ndarray
+    ) -> tuple[list[str], np.ndarray]:
+        """Top-k of `scores` over the item `rows` (ascending), none of `banned`."""
+        scores = np.array(scores, dtype=np.float32, copy=True)
+        if len(banned) and len(rows):
+            at = np.searchsorted(rows, banned)
+            hit = at < len(rows)
+            at = at[hit]
+            at = at[rows[at] == banned[hit]]
+            scores[at] = -np.inf
+        top = _top_k(scores, min(k, len(scores)))
+        top = top[np.isfinite(scores[top])]
+        return [str(a) for a in self.item_ids[rows[top]]], scores[top]
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:

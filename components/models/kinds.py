@@ -30,9 +30,21 @@ class FactorModel(Recommender):
                 f"{len(self.user_ids)} users / {self.n_items} items"
             )
         self._gram = (self.item_factors.T @ self.item_factors).astype(np.float64)
+        # (the rows last asked for, their factors): see scores_among.
+        self._among: tuple[np.ndarray, np.ndarray] | None = None
 
     def user_scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors[rows] @ self.item_factors.T
+
+    def scores_among(self, row: int | None, recent_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The user's vector against the factors of `rows` only, gathered once per distinct
+        `rows` (the serving path passes the same live set for a second at a time)."""
+        cached = self._among
+        if cached is None or (cached[0] is not rows and not np.array_equal(cached[0], rows)):
+            cached = self._among = (rows, np.ascontiguousarray(self.item_factors[rows]))
+        vector = self.user_factors[row] if row is not None else self.fold_in([recent_rows])[0]
+        scores: np.ndarray = cached[1] @ vector
+        return scores
 
     def fold_in(self, histories: Sequence[np.ndarray]) -> np.ndarray:
         alpha = float(self.params.get("alpha", 1.0))

@@ -133,3 +133,38 @@ def test_load_rejects_unknown_kind_and_bad_shapes(tmp_path: Path) -> None:
             params={},
             **SEEN,
         )
+
+
+def test_scoring_the_allowed_rows_only_matches_masking_the_full_scores() -> None:
+    """The serving path (`allowed` as ascending rows: only those are scored, FactorModel from
+    factors gathered once per live set) returns what the mask over all items returns."""
+    rng = np.random.default_rng(4)
+    n_users, n_items = 30, 200
+    items = [f"i{j}" for j in range(n_items)]
+    users = [f"u{j}" for j in range(n_users)]
+    seen_indptr = np.arange(0, 3 * n_users + 1, 3)
+    seen_indices = rng.integers(0, n_items, 3 * n_users)
+    common = {"user_ids": users, "item_ids": items, "seen_indptr": seen_indptr, "seen_indices": seen_indices}
+    models: list[Recommender] = [
+        AlsModel(
+            user_factors=rng.normal(size=(n_users, 8)),
+            item_factors=rng.normal(size=(n_items, 8)),
+            params={"alpha": 1.0, "regularization": 0.1},
+            **common,
+        ),
+        EaseModel(
+            weights=rng.normal(size=(n_items, n_items)).astype(np.float32), params={"l2": 1.0}, **common
+        ),
+        PopularityModel(item_scores=rng.random(n_items), params={"half_life_hours": 1.0}, **common),
+    ]
+    mask = rng.random(n_items) < 0.4
+    rows = np.flatnonzero(mask)
+    for model in models:
+        for user, recent in (("u3", []), ("u7", ["i5", "i9"]), ("newcomer", ["i1", "i2", "i150"])):
+            kwargs = {"exclude": ["i10", "i11", items[rows[0]]], "recent": recent}
+            by_rows = model.recommend(user, 10, allowed=rows, **kwargs)
+            again = model.recommend(user, 10, allowed=rows, **kwargs)  # from the cached live set
+            by_mask = model.recommend(user, 10, allowed=mask, **kwargs)
+            assert by_rows[0] == by_mask[0] == again[0], (model.kind, user)
+            np.testing.assert_allclose(by_rows[1], by_mask[1], rtol=1e-5)
+            assert set(by_rows[0]) <= {items[r] for r in rows}

@@ -2,8 +2,8 @@
 no setting to change it. A simulation that replays days in minutes (benchmarks/closed_loop.py)
 builds the app with a `RequestClock` through a test-only entry point
 (components/testing/clocked_recommender.py): each request names its time in `context.now`.
-A backtest of a publisher's history does not serve at all: it replays logged impressions
-offline, each as of its own time (docs/operations.md, "Backtests")."""
+A backtest of a publisher's history does not serve at all: it evaluates logged impressions
+offline, each as of its own time (docs/architecture.md, "Request clock, injected")."""
 
 from __future__ import annotations
 
