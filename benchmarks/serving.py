@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -33,31 +32,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from components.config import Settings, load_settings, settings_env
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
+from components.serving.metrics import stage_shares
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
 from components.testing.services import mlflow_store
-from components.testing.serving_world import ServedWorld, build_served_world, drop_served_state
-from components.training.train import Candidate
+from components.testing.serving_world import (
+    BENCH_CHAMPION,
+    ServedWorld,
+    build_served_world,
+    drop_served_state,
+    request_bodies,
+)
 
 HERE = Path(__file__).resolve().parent
-CHAMPION = Candidate("als", {"factors": 64, "iterations": 15, "regularization": 0.05})
-
-
-def request_bodies(world: ServedWorld, n: int, seed: int) -> list[bytes]:
-    rng = random.Random(seed)
-    bodies = []
-    for i in range(n):
-        user = rng.choice(world.known_users) if rng.random() < 0.8 else f"newcomer-{seed}-{i}"
-        exclude = rng.sample(world.catalogue_ids, rng.randint(0, 3))
-        bodies.append(orjson.dumps({"user_id": user, "k": 10, "exclude": exclude}))
-    return bodies
 
 
 def gc_pauses(metrics_text: str) -> dict[str, dict[str, float]]:
@@ -82,17 +75,6 @@ def response_bytes(url: str, bodies: Path, n: int = 50) -> int:
         for body in bodies.read_bytes().split(b"\n")[:n]
     ]
     return round(sum(sizes) / len(sizes))
-
-
-def stage_shares(metrics_text: str) -> dict[str, float]:
-    """Each request stage's share of the time spent in all stages (reco_request_stage_seconds)."""
-    sums: dict[str, float] = {}
-    for line in metrics_text.splitlines():
-        if line.startswith("reco_request_stage_seconds_sum{"):
-            stage = line.split('stage="', 1)[1].split('"', 1)[0]
-            sums[stage] = float(line.rsplit(" ", 1)[1])
-    total = sum(sums.values())
-    return {stage: round(value / total, 3) for stage, value in sorted(sums.items())} if total else {}
 
 
 def load(url: str, bodies: Path, mode: str, seconds: float, **kw: Any) -> dict[str, Any]:
@@ -142,7 +124,7 @@ def build(
     config = WorldConfig(
         seed=args.seed, days=args.days, users=args.users, articles_per_day=args.articles_per_day
     )
-    world = build_served_world(settings, config, [CHAMPION])
+    world = build_served_world(settings, config, [BENCH_CHAMPION])
     console.log(f"served world {world.describe()} in {time.perf_counter() - started:.0f} s")
     return settings, world
 

@@ -28,13 +28,18 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from benchmarks.serving import CHAMPION, request_bodies, stage_shares
 from components.config import load_settings
 from components.runtime.tansu import TansuBroker, free_port
+from components.serving.metrics import stage_shares
 from components.simulator import WorldConfig
 from components.streaming import ensure_topics
 from components.testing.services import mlflow_store
-from components.testing.serving_world import build_served_world, drop_served_state
+from components.testing.serving_world import (
+    BENCH_CHAMPION,
+    build_served_world,
+    drop_served_state,
+    request_bodies,
+)
 from services.recommender.app import create_app
 
 
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         config = WorldConfig(
             seed=args.seed, days=args.days, users=args.users, articles_per_day=args.articles_per_day
         )
-        world = build_served_world(settings, config, [CHAMPION])
+        world = build_served_world(settings, config, [BENCH_CHAMPION])
         console.log(f"served world {world.describe()}")
         bodies = request_bodies(world, args.requests, args.seed)
         app = create_app(settings)

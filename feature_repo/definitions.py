@@ -16,6 +16,7 @@ nothing of reco's.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -141,24 +142,24 @@ def max_ttl() -> timedelta:
     return max(spec.ttl for spec in VIEWS)
 
 
+def _feast(module: str = "feast") -> Any:
+    """Feast, imported where Feast objects are built only (the lean resolve has no Feast)."""
+    return importlib.import_module(module)
+
+
 def feast_type(spec: FeatureSpec) -> Any:
     """The feature's Feast type object (feast.types.<dtype>)."""
-    import feast.types  # pants: no-infer-dep
-
-    return getattr(feast.types, spec.dtype)
+    return getattr(_feast("feast.types"), spec.dtype)
 
 
 def _field(spec: FeatureSpec) -> Any:
-    from feast import Field  # pants: no-infer-dep
-
     tags = {"categorical": str(spec.categorical).lower(), "monitored": str(spec.monitored).lower()}
-    return Field(name=spec.name, dtype=feast_type(spec), description=spec.description, tags=tags)
+    return _feast().Field(name=spec.name, dtype=feast_type(spec), description=spec.description, tags=tags)
 
 
 def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
     """Every Feast object of the repo, with sources under `lake_uri` (folder or s3://...)."""
-    from feast import Entity, FeatureService, FeatureView, FileSource, ValueType  # pants: no-infer-dep
-
+    feast = _feast()
     source_options: dict[str, Any] = {
         "timestamp_field": TIMESTAMP_FIELD,
         "created_timestamp_column": CREATED_FIELD,
@@ -167,10 +168,10 @@ def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
         source_options["s3_endpoint_override"] = s3_endpoint_url
     # One entity per view today; views sharing an entity share the object.
     entities = {
-        spec.entity: Entity(
+        spec.entity: feast.Entity(
             name=spec.entity,
             join_keys=[spec.join_key],
-            value_type=ValueType.STRING,
+            value_type=feast.ValueType.STRING,
             description=spec.entity_description,
         )
         for spec in VIEWS
@@ -178,10 +179,12 @@ def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
     sources = []
     views = []
     for spec in VIEWS:
-        source = FileSource(name=f"{spec.name}_source", path=f"{lake_uri}/{spec.path}", **source_options)
+        source = feast.FileSource(
+            name=f"{spec.name}_source", path=f"{lake_uri}/{spec.path}", **source_options
+        )
         sources.append(source)
         views.append(
-            FeatureView(
+            feast.FeatureView(
                 name=spec.name,
                 entities=[entities[spec.entity]],
                 ttl=spec.ttl,
@@ -191,6 +194,6 @@ def build(lake_uri: str, s3_endpoint_url: str | None = None) -> list[Any]:
                 tags=dict(spec.tags),
             )
         )
-    training = FeatureService(name=TRAINING_SERVICE, features=[*views])
-    serving = FeatureService(name=SERVING_SERVICE, features=[*views])
+    training = feast.FeatureService(name=TRAINING_SERVICE, features=[*views])
+    serving = feast.FeatureService(name=SERVING_SERVICE, features=[*views])
     return [*entities.values(), *sources, *views, training, serving]

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from feast.type_map import pa_to_feast_value_type
-from feast.types import Float64, String
 
 from components.features import compute
 from components.features.compute import (
@@ -20,7 +19,7 @@ from components.features.compute import (
 )
 from components.features.store import source_schema_errors, write_sources
 from components.lake import LakeStore
-from feature_repo.definitions import USER_STATS, VIEWS, FeatureSpec, columns, feast_type
+from feature_repo.definitions import USER_STATS, VIEWS, FeatureSpec, Float64, String, columns, feast_type
 
 START = datetime(2026, 11, 10, tzinfo=UTC)
 

@@ -152,6 +152,7 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
     while pos < end:
         tag, pos = _varint(buf, pos)
         number, wire = tag >> 3, tag & 7
+        value: Any
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:

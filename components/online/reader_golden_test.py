@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import mmh3
+import mmh3  # pants: no-infer-dep (Feast brings it: its Redis store hashes fields with it)
 import pandas as pd
 import pytest
 from feast import FeatureView
@@ -171,7 +171,7 @@ def test_the_request_path_reads_the_same_row_with_the_recent_reads(
             client = AsyncRedis.from_url(m.settings.redis.url)
             fast = PipelinedRedis(m.settings.redis.url)
             try:
-                await client.rpush(recent_key(prefix, users[0]), "a-1", "a-2")
+                await client.rpush(recent_key(prefix, users[0]), "a-1", "a-2")  # type: ignore[misc]
                 reader = OnlineFeatureReader(m.settings, client)
                 # all at once: pipelined on one connection, each gets its own replies
                 out = await asyncio.gather(
@@ -237,4 +237,4 @@ def test_codec_matches_feasts_public_serialization() -> None:
     stamp = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     (proto,) = python_values_to_proto_values([stamp], feature_type=ValueType.UNIX_TIMESTAMP)
     assert layout.decode_value(proto.SerializeToString()) == stamp
-    assert layout.decode_value(Value(null_val=0).SerializeToString()) is None
+    assert layout.decode_value(Value(null_val=0).SerializeToString()) is None  # type: ignore[arg-type]

@@ -241,3 +241,14 @@ class ServingMetrics:
             # The impression buffer is per worker: the answering worker's own counts.
             return generate_latest(merged) + generate_latest(self._impressions)
         return generate_latest(self.registry) + generate_latest(self._impressions)
+
+
+def stage_shares(metrics_text: str) -> dict[str, float]:
+    """Each request stage's share of the time spent in all stages (reco_request_stage_seconds)."""
+    sums: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("reco_request_stage_seconds_sum{"):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            sums[stage] = float(line.rsplit(" ", 1)[1])
+    total = sum(sums.values())
+    return {stage: round(value / total, 3) for stage, value in sorted(sums.items())} if total else {}

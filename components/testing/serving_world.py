@@ -4,10 +4,13 @@ model registered and made champion. For the service's tests and its benchmark.""
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from components.config import Settings
 from components.features.build import build_features
@@ -22,6 +25,9 @@ from components.simulator import WorldConfig
 from components.testing.silver_lake import build_simulated_lake
 from components.training.pipeline import train_and_register
 from components.training.train import Candidate
+
+# The serving benchmarks' champion: ALS with 64 factors.
+BENCH_CHAMPION = Candidate("als", {"factors": 64, "iterations": 15, "regularization": 0.05})
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,14 @@ def drop_served_state(settings: Settings) -> None:
                 client.delete(*keys[start : start + 5_000])
     except Exception as exc:  # never hide a result behind a clean-up failure
         print(f"clean-up failed: {exc!r}", file=sys.stderr)
+
+
+def request_bodies(world: ServedWorld, n: int, seed: int) -> list[bytes]:
+    """`n` recommend bodies: 80 % readers the champion knows, 20 % newcomers, 0-3 excluded ids."""
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(n):
+        user = rng.choice(world.known_users) if rng.random() < 0.8 else f"newcomer-{seed}-{i}"
+        exclude = rng.sample(world.catalogue_ids, rng.randint(0, 3))
+        bodies.append(orjson.dumps({"user_id": user, "k": 10, "exclude": exclude}))
+    return bodies
