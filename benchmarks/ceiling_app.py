@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from services.recommender.main import CONFIG_FILE
 
-BODY_BYTES = int(os.environ.get("RECO_CEILING_BODY_BYTES", "900"))
+BODY_BYTES = int(os.environ.get("CEILING_BODY_BYTES", "900"))
 
 
 def fixed_body(size: int) -> bytes:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--body-bytes", type=int, default=BODY_BYTES)
     args = parser.parse_args(argv)
-    os.environ["RECO_CEILING_BODY_BYTES"] = str(args.body_bytes)  # the workers import the app
+    os.environ["CEILING_BODY_BYTES"] = str(args.body_bytes)  # the workers import the app
     config = Config.from_toml(CONFIG_FILE)
     config.bind = [f"127.0.0.1:{args.port}"]
     config.application_path = "benchmarks.ceiling_app:app"

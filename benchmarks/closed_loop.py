@@ -51,6 +51,7 @@ from components.config import Settings, load_settings, settings_env
 from components.evaluation.experiment import group_counts, readout
 from components.evaluation.logged import exploring_policy_odds, join_clicks
 from components.evaluation.off_policy import ips, snips
+from components.exploration import POLICIES
 from components.features.build import build_features
 from components.lake import LakeStore
 from components.lake.catalog import upsert_articles
@@ -84,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--articles-per-day", type=int, default=150)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--explore-share", type=float, default=0.5)
-    p.add_argument("--policy", choices=["thompson", "epsilon_greedy"], default="thompson")
+    p.add_argument("--policy", choices=sorted(POLICIES), default="thompson")
     p.add_argument("--slots", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=8, help="sessions in flight")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
@@ -283,7 +284,7 @@ async def run(
     console.log(f"warm-up: {args.warmup_days} days, {pipeline.produced:,} events, champion v{version}")
 
     # On a request clock (a test-only entry point): each request names its simulated time.
-    service = ServiceProcess("components.testing.clocked_recommender", env, home / "recommender.log").start()
+    service = ServiceProcess("benchmarks.clocked_recommender", env, home / "recommender.log").start()
     procs.append(service)
     ranker = ServiceRanker(f"http://127.0.0.1:{settings.serving.port}")
     await wait_ready(f"http://127.0.0.1:{settings.serving.port}/readyz", timeout_s=120)

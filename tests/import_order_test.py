@@ -35,8 +35,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("docs", "events", "names"),
     # Settings, read by nearly everything.
     ("config",),
-    # Leaf libraries: each needs at most the settings and the contracts.
-    ("alerts", "datasets", "edge", "evaluation", "exploration", "health", "logs", "models", "validation"),
+    # Leaf libraries: each needs at most the settings and the contracts (online: reco's codec
+    # and reader of Feast's online rows).
+    (
+        "alerts",
+        "datasets",
+        "edge",
+        "evaluation",
+        "exploration",
+        "health",
+        "logs",
+        "models",
+        "online",
+        "validation",
+    ),
     # Kafka clients.
     ("streaming",),
     # Built on Kafka: the lake (bronze/silver), intake, feedback state, local runtime, simulator.

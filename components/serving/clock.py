@@ -1,7 +1,7 @@
 """The time a recommend request is served at. Production serves on the wall clock; there is
 no setting to change it. A simulation that replays days in minutes (benchmarks/closed_loop.py)
 builds the app with a `RequestClock` through a test-only entry point
-(components/testing/clocked_recommender.py): each request names its time in `context.now`.
+(benchmarks/clocked_recommender.py): each request names its time in `context.now`.
 A backtest of a publisher's history does not serve at all: it evaluates logged impressions
 offline, each as of its own time (docs/architecture.md, "Request clock, injected")."""
 

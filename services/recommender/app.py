@@ -65,7 +65,7 @@ def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None
 
 def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock: Clock | None = None) -> Any:
     """The recommend API. `clock`: the wall clock unless a replay harness injects another
-    (components/testing/clocked_recommender.py); no setting can change it."""
+    (benchmarks/clocked_recommender.py); no setting can change it."""
     metrics = metrics or ServingMetrics()
     service = RecommendService(settings, metrics, clock)
     metrics.watch_impressions(

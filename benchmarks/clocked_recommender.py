@@ -3,7 +3,7 @@ tests): each request's `context.now` is the time it is served at, so simulated d
 minutes. A test-only entry point: the production service (services/recommender) has no way to
 let clients pick the time.
 
-    python -m components.testing.clocked_recommender [--workers N]
+    python -m benchmarks.clocked_recommender [--workers N]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from components.serving.clock import RequestClock
 from services.recommender.app import create_app
 from services.recommender.main import hypercorn_config
 
-APP = "components.testing.clocked_recommender:build"
+APP = "benchmarks.clocked_recommender:build"
 
 
 def build() -> object:
