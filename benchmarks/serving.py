@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +34,18 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from components.config import Settings, load_settings, settings_env
+from components.config import Settings, settings_env
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import TansuBroker, free_port
 from components.serving.metrics import stage_shares
 from components.simulator import WorldConfig
-from components.streaming import ensure_topics
-from components.testing.services import mlflow_store
 from components.testing.serving_world import (
     BENCH_CHAMPION,
     ServedWorld,
     build_served_world,
     drop_served_state,
     request_bodies,
+    served_settings,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -103,23 +101,7 @@ def measure(name: str, url: str, bodies: Path, args: argparse.Namespace, console
 def build(
     args: argparse.Namespace, home: Path, broker: TansuBroker, console: Console
 ) -> tuple[Settings, ServedWorld]:
-    store = mlflow_store(home / "mlflow")
-    settings = load_settings(
-        home=str(home),
-        kafka={
-            "bootstrap_servers": broker.bootstrap_servers,
-            "events_topic": f"events.v1.bench{uuid.uuid4().hex[:6]}",
-        },
-        redis={"url": args.redis_url, "key_prefix": f"reco-bench-{uuid.uuid4().hex[:8]}:"},
-        lake={"root": str(home / "lake")},
-        mlflow={"tracking_uri": store.tracking_uri, "artifact_root": str(store.artifact_root)},
-        features={
-            "registry": str(home / "feast" / "registry.db"),
-            "project": f"reco_bench_{uuid.uuid4().hex[:8]}",
-        },
-        serving={"port": free_port()},
-    )
-    asyncio.run(ensure_topics(settings.kafka, [settings.kafka.events_topic], partitions=3))
+    settings = served_settings(home, broker.bootstrap_servers, args.redis_url, "bench")
     started = time.perf_counter()
     config = WorldConfig(
         seed=args.seed, days=args.days, users=args.users, articles_per_day=args.articles_per_day

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +27,15 @@ import orjson
 import uvloop
 from rich.console import Console
 
-from components.config import load_settings
-from components.runtime.tansu import TansuBroker, free_port
+from components.runtime.tansu import TansuBroker
 from components.serving.metrics import stage_shares
 from components.simulator import WorldConfig
-from components.streaming import ensure_topics
-from components.testing.services import mlflow_store
 from components.testing.serving_world import (
     BENCH_CHAMPION,
     build_served_world,
     drop_served_state,
     request_bodies,
+    served_settings,
 )
 from services.recommender.app import create_app
 
@@ -140,23 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     broker = TansuBroker(log_dir=home).start()
     settings = None
     try:
-        store = mlflow_store(home / "mlflow")
-        settings = load_settings(
-            home=str(home),
-            kafka={
-                "bootstrap_servers": broker.bootstrap_servers,
-                "events_topic": f"events.v1.prof{uuid.uuid4().hex[:6]}",
-            },
-            redis={"url": args.redis_url, "key_prefix": f"reco-prof-{uuid.uuid4().hex[:8]}:"},
-            lake={"root": str(home / "lake")},
-            mlflow={"tracking_uri": store.tracking_uri, "artifact_root": str(store.artifact_root)},
-            features={
-                "registry": str(home / "feast" / "registry.db"),
-                "project": f"reco_prof_{uuid.uuid4().hex[:8]}",
-            },
-            serving={"port": free_port()},
-        )
-        asyncio.run(ensure_topics(settings.kafka, [settings.kafka.events_topic], partitions=3))
+        settings = served_settings(home, broker.bootstrap_servers, args.redis_url, "prof")
         config = WorldConfig(
             seed=args.seed, days=args.days, users=args.users, articles_per_day=args.articles_per_day
         )

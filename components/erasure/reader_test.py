@@ -5,7 +5,6 @@ the erasure deletes by (serialised entity key + project) to what Feast wrote."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,8 @@ from components.feedback.recent import record_reads
 from components.lake import LakeStore
 from components.lake.tombstones import erased_users, user_hash
 from components.names import erased_key, feedback_bucket_key, feedback_seen_key, recent_key
-from components.simulator import TrafficGenerator, World, WorldConfig
+from components.simulator import WorldConfig
+from components.testing.feast_world import feast_settings, simulated_frames
 from feature_repo.definitions import USER_STATS, feature_names
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
@@ -33,12 +33,7 @@ ERASED_AT = START + timedelta(days=3)
 
 @pytest.fixture(scope="module")
 def simulated() -> tuple[pd.DataFrame, pd.DataFrame]:
-    world = World.build(WorldConfig(seed=21, start=START, days=2, users=80, articles_per_day=15))
-    events = pd.DataFrame([e for day in TrafficGenerator(world).days() for e in day.events])
-    events["ts"] = pd.to_datetime(events["ts"], utc=True)
-    catalog = pd.DataFrame(world.catalogue.records())
-    catalog["published_at"] = pd.to_datetime(catalog["published_at"], utc=True)
-    return events[["type", "user_id", "article_id", "ts", "dwell_ms"]], catalog
+    return simulated_frames(WorldConfig(seed=21, start=START, days=2, users=80, articles_per_day=15))
 
 
 @pytest.fixture(params=["redis", "sqlite"])
@@ -48,14 +43,7 @@ def feast_world(
     simulated: tuple[pd.DataFrame, pd.DataFrame],
     tmp_path: Path,
 ) -> Iterator[tuple[Settings, Any, list[str]]]:
-    features = reco_settings.features.model_copy(
-        update={
-            "project": f"reco_erase_{uuid.uuid4().hex[:8]}",
-            "registry": str(tmp_path / "registry.db"),
-            "online_store": request.param,
-        }
-    )
-    settings = reco_settings.model_copy(update={"features": features})
+    settings = feast_settings(reco_settings, tmp_path, request.param, "erase")
     events, catalog = simulated
     tables = compute_features(events, catalog)
     lake = LakeStore.from_settings(settings.lake)

@@ -25,32 +25,21 @@ from components.features.store import (
     write_sources,
 )
 from components.lake import LakeStore
-from components.simulator import TrafficGenerator, World, WorldConfig
+from components.simulator import WorldConfig
+from components.testing.feast_world import feast_settings, simulated_frames
 
 START = datetime(2026, 10, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def simulated() -> tuple[pd.DataFrame, pd.DataFrame]:
-    world = World.build(WorldConfig(seed=12, start=START, days=3, users=400, articles_per_day=25))
-    events = pd.DataFrame([e for day in TrafficGenerator(world).days() for e in day.events])
-    events["ts"] = pd.to_datetime(events["ts"], utc=True)
-    catalog = pd.DataFrame(world.catalogue.records())
-    catalog["published_at"] = pd.to_datetime(catalog["published_at"], utc=True)
-    return events[["type", "user_id", "article_id", "ts", "dwell_ms"]], catalog
+    return simulated_frames(WorldConfig(seed=12, start=START, days=3, users=400, articles_per_day=25))
 
 
 def _env(
     reco_settings: Settings, simulated: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path, online_store: str
 ) -> Iterator[tuple[Any, FeatureTables, datetime]]:
-    features = reco_settings.features.model_copy(
-        update={
-            "project": f"reco_test_{uuid.uuid4().hex[:8]}",
-            "registry": str(tmp_path / "registry.db"),
-            "online_store": online_store,
-        }
-    )
-    settings = reco_settings.model_copy(update={"features": features})
+    settings = feast_settings(reco_settings, tmp_path, online_store)
     events, catalog = simulated
     tables = compute_features(events, catalog)
     lake = LakeStore.from_settings(settings.lake)

@@ -35,7 +35,8 @@ from components.online import layout
 from components.online.pipelined import PipelinedRedis
 from components.online.reader import OnlineFeatureReader
 from components.online.repo import read_online_layout
-from components.simulator import TrafficGenerator, World, WorldConfig
+from components.simulator import WorldConfig
+from components.testing.feast_world import feast_settings, simulated_frames
 from feature_repo import definitions
 from feature_repo.definitions import ARTICLE_STATS, USER_STATS, feature_names
 
@@ -53,12 +54,7 @@ class Materialized:
 
 @pytest.fixture(scope="module")
 def simulated() -> tuple[pd.DataFrame, pd.DataFrame]:
-    world = World.build(WorldConfig(seed=12, start=START, days=3, users=300, articles_per_day=20))
-    events = pd.DataFrame([e for day in TrafficGenerator(world).days() for e in day.events])
-    events["ts"] = pd.to_datetime(events["ts"], utc=True)
-    catalog = pd.DataFrame(world.catalogue.records())
-    catalog["published_at"] = pd.to_datetime(catalog["published_at"], utc=True)
-    return events[["type", "user_id", "article_id", "ts", "dwell_ms"]], catalog
+    return simulated_frames(WorldConfig(seed=12, start=START, days=3, users=300, articles_per_day=20))
 
 
 def _materialized(
@@ -68,14 +64,7 @@ def _materialized(
     online_store: str,
     versioning: bool = False,
 ) -> Iterator[Materialized]:
-    features = reco_settings.features.model_copy(
-        update={
-            "project": f"reco_golden_{uuid.uuid4().hex[:8]}",
-            "registry": str(tmp_path / "registry.db"),
-            "online_store": online_store,
-        }
-    )
-    settings = reco_settings.model_copy(update={"features": features})
+    settings = feast_settings(reco_settings, tmp_path, online_store, "golden")
     events, catalog = simulated
     tables = compute_features(events, catalog)
     lake = LakeStore.from_settings(settings.lake)

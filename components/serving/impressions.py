@@ -150,6 +150,7 @@ class ImpressionLog:
         # False from a failed send until the next successful one (the service reports it).
         self.healthy = True
         self._wake = asyncio.Event()
+        self._stopping = False
 
     @property
     def pending(self) -> int:
@@ -193,10 +194,12 @@ class ImpressionLog:
     async def run(self) -> None:
         """Flush every `flush_s` (sooner when a batch is full), backing off while Kafka is down."""
         backoff = self.flush_s
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.flush()
                 if backoff != self.flush_s:
@@ -209,6 +212,12 @@ class ImpressionLog:
             except Exception:  # never let the sender die: the buffer would only fill up
                 log.exception("impression sender failed; retrying")
                 backoff = min(max(backoff * 2, 0.5), 5.0)
+
+    def stop(self) -> None:
+        """Ask `run` to return once its send in flight (if any) is acknowledged: cancelling it
+        mid-send would put the batch back and `close` would send it twice."""
+        self._stopping = True
+        self._wake.set()
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Last flush at shutdown; what cannot be sent in time is counted dropped."""

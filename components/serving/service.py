@@ -153,6 +153,7 @@ class RecommendService:
         self.withdrawn: dict[str, float] = {}
         self._refreshes: set[asyncio.Future[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._sender: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
         # One load per version at a time: a slow download goes on in the background and the
         # next poll waits for the same one instead of starting another.
@@ -189,7 +190,7 @@ class RecommendService:
         with contextlib.suppress(Exception):
             await self.producer.start()
         self._tasks = [asyncio.create_task(run_source(source, self.health)) for source in self.sources]
-        self._tasks.append(asyncio.create_task(self.impressions.run()))
+        self._sender = asyncio.create_task(self.impressions.run())
         self._tasks.append(asyncio.create_task(self.listen_catalogue()))
         _freeze_heap()
 
@@ -199,6 +200,13 @@ class RecommendService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._sender is not None:
+            # The sender finishes its send in flight (cancelled mid-send, the batch would go
+            # back to the buffer and out again: duplicates), then the last flush.
+            self.impressions.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._sender, timeout=10)
+            self._sender.cancel()
         await self.impressions.close()
         await self.producer.stop()
         await self.redis_fast.aclose()
@@ -553,16 +561,7 @@ class RecommendService:
         else:
             context.pop("now", None)  # the impression's ts says it
         marks.append(clock())
-        ranked = rank(
-            model,
-            snapshot.catalogue,
-            request.user_id,
-            request.k,
-            exclude=request.exclude,
-            recent=recent,
-            has_features=has_features,
-            now_s=now,
-        )
+        ranked = _rank(model, snapshot, request, recent, has_features, now)
         if model is None:
             self.metrics.fallback("no_model")
         elif ranked.cold_start:
@@ -627,16 +626,7 @@ class RecommendService:
         served and its latency go to the metrics."""
         started = time.perf_counter()
         try:
-            ranked = rank(
-                challenger,
-                snapshot.catalogue,
-                request.user_id,
-                request.k,
-                exclude=request.exclude,
-                recent=recent,
-                has_features=has_features,
-                now_s=now,
-            )
+            ranked = _rank(challenger, snapshot, request, recent, has_features, now)
         except Exception:
             self.metrics.errors.labels(kind="shadow").inc()
             log.exception("shadow scoring of version %s failed", challenger.version)
@@ -681,6 +671,27 @@ class RecommendService:
         self.snapshot = self.snapshot.with_canary_share(rollout.canary_share)
         self.metrics.canary_share.set(rollout.canary_share)
         return {"canary_version": rollout.canary_version, "canary_share": rollout.canary_share}
+
+
+def _rank(
+    model: ServingModel | None,
+    snapshot: Snapshot,
+    request: RecommendRequest,
+    recent: list[str],
+    has_features: bool,
+    now: float,
+) -> Ranked:
+    """Stage 3 for `request` with `model` (the served one, or the shadow challenger)."""
+    return rank(
+        model,
+        snapshot.catalogue,
+        request.user_id,
+        request.k,
+        exclude=request.exclude,
+        recent=recent,
+        has_features=has_features,
+        now_s=now,
+    )
 
 
 def _freeze_heap() -> None:

@@ -4,10 +4,13 @@ model registered and made champion. For the service's tests and its benchmark.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -45,6 +48,30 @@ class ServedWorld:
             "articles": len(self.catalogue_ids),
             "champion_version": self.champion_version,
         }
+
+
+def served_settings(home: Path, bootstrap_servers: str, redis_url: str, tag: str) -> Settings:
+    """Settings of a served world in `home` (lake, SQLite MLflow store, Feast registry), on the
+    given broker and Redis, with a topic, key prefix and Feast project of its own; the topic is
+    created (3 partitions)."""
+    from components.config import load_settings
+    from components.runtime.tansu import free_port
+    from components.streaming import ensure_topics
+    from components.testing.services import mlflow_store
+
+    store = mlflow_store(home / "mlflow")
+    suffix = uuid.uuid4().hex[:8]
+    settings = load_settings(
+        home=str(home),
+        kafka={"bootstrap_servers": bootstrap_servers, "events_topic": f"events.v1.{tag}{suffix[:6]}"},
+        redis={"url": redis_url, "key_prefix": f"reco-{tag}-{suffix}:"},
+        lake={"root": str(home / "lake")},
+        mlflow={"tracking_uri": store.tracking_uri, "artifact_root": str(store.artifact_root)},
+        features={"registry": str(home / "feast" / "registry.db"), "project": f"reco_{tag}_{suffix}"},
+        serving={"port": free_port()},
+    )
+    asyncio.run(ensure_topics(settings.kafka, [settings.kafka.events_topic], partitions=3))
+    return settings
 
 
 def build_served_world(
