@@ -3,6 +3,7 @@ restarts, one with a password, or a three-node Redis Cluster."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,21 @@ class PrivateRedis:
             self.proc = None
 
 
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid, free port too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10_000 > 65_535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10_000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair (port, port + 10000) for a cluster node")
+
+
 @dataclass
 class LocalCluster:
     """A Redis Cluster of `masters` nodes (no replicas) on private ports, slots spread evenly."""
@@ -68,7 +84,7 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         for n in range(self.masters):
-            port = free_port()
+            port = _cluster_port()
             node = PrivateRedis(
                 port,
                 self.workdir / f"node-{n}",
