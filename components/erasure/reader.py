@@ -42,7 +42,7 @@ from components.lake.layout import tombstone_path
 from components.lake.tombstones import record_erasure
 from components.names import erased_key, recent_key
 from components.online import layout
-from components.online.repo import entity_key_version, online_store_path
+from components.online.repo import entity_key_version, online_store_path, read_online_layout
 from feature_repo.definitions import USER_STATS, VIEWS
 
 log = logging.getLogger("reco.erasure")
@@ -105,17 +105,20 @@ def online_redis_key(settings: Settings, user_id: str) -> bytes:
     )
 
 
-def _delete_sqlite_rows(settings: Settings, user_id: str) -> int:
-    """The reader's rows in the SQLite online store's tables (`<project>_<view>`)."""
+def _delete_sqlite_rows(settings: Settings, store: LakeStore, user_id: str) -> int:
+    """The reader's rows in the SQLite online store's tables (`<project>_<view>`, under the
+    names the feature store's apply recorded: versioned views included)."""
     key = layout.entity_key(USER_STATS.join_key, user_id, entity_key_version(settings))
+    project = settings.features.project
+    stored = read_online_layout(store, project)
     deleted = 0
     with sqlite3.connect(online_store_path(settings)) as db:
         for view in VIEWS:
             if view.join_key != USER_STATS.join_key:
                 continue
-            table = f"{settings.features.project}_{view.name}".replace('"', '""')
+            table = layout.sqlite_table(project, stored.get(view.name, view.name))
             try:
-                deleted += db.execute(f'DELETE FROM "{table}" WHERE entity_key = ?', (key,)).rowcount
+                deleted += db.execute(f"DELETE FROM {table} WHERE entity_key = ?", (key,)).rowcount
             except sqlite3.OperationalError as exc:
                 if "no such table" not in str(exc):
                     raise
@@ -149,7 +152,7 @@ def erase_reader(
         counts["online_features"] = deleted[1]
         online_rows = deleted[1]
     else:
-        online_rows = _delete_sqlite_rows(settings, user_id)
+        online_rows = _delete_sqlite_rows(settings, store, user_id)
     result = ErasureResult(
         user_hash=tombstone.user_hash,
         erased_at=tombstone.erased_at.isoformat(),

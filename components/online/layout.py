@@ -91,6 +91,11 @@ def redis_key(join_key: str, entity_id: str, project: str, version: int = 3) -> 
     return entity_key(join_key, entity_id, version) + project.encode()
 
 
+def sqlite_table(project: str, stored_name: str) -> str:
+    """The SQLite online store's table of a view (`<project>_<stored name>`), quoted for SQL."""
+    return '"' + f"{project}_{stored_name}".replace('"', '""') + '"'
+
+
 def murmur3_32(data: bytes, seed: int = 0) -> int:
     """MurmurHash3 x86 32-bit, unsigned (what `mmh3.hash(data, signed=False)` returns)."""
     c1, c2, mask = 0xCC9E2D51, 0x1B873593, 0xFFFFFFFF
@@ -313,5 +318,6 @@ __all__ = [
     "feature_field",
     "murmur3_32",
     "redis_key",
+    "sqlite_table",
     "timestamp_field",
 ]

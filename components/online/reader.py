@@ -99,12 +99,12 @@ class SqliteRows(OnlineStoreRows):
         path = online_store_path(self.settings)
         if not Path(path).exists():
             return rows
-        table = f"{view.project}_{view.name}".replace('"', '""')
+        table = layout.sqlite_table(view.project, view.name)
         marks = ",".join("?" * len(keys))
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             try:
                 found = db.execute(
-                    f'SELECT entity_key, feature_name, value FROM "{table}" WHERE entity_key IN ({marks})',
+                    f"SELECT entity_key, feature_name, value FROM {table} WHERE entity_key IN ({marks})",
                     list(keys),
                 ).fetchall()
             except sqlite3.OperationalError as exc:

@@ -20,6 +20,7 @@ last versions in its cache so that a replica starts with neither the lake nor Re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -126,8 +127,6 @@ class PublishedModels:
         """(the publication, None) from Redis or else the lake, saved to the cache; (the cached
         one, the problem) when neither answers, or neither holds one though this cache does;
         (None, None) when nothing was ever published."""
-        import asyncio
-
         problems = []
         try:
             raw = await redis.get(self.key)

@@ -32,6 +32,7 @@ from components.registry.publication import (
     model_prefix,
     version_index,
 )
+from components.registry.tracking import configure
 
 log = logging.getLogger("reco.registry.publish")
 
@@ -40,12 +41,9 @@ def _registry_aliases(settings: Settings) -> dict[str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    client = MlflowClient(
-        tracking_uri=settings.mlflow.tracking_uri,
-        registry_uri=settings.mlflow.registry_uri or settings.mlflow.tracking_uri,
-    )
+    configure(settings.mlflow)
     try:
-        model = client.get_registered_model(settings.mlflow.model_name)
+        model = MlflowClient().get_registered_model(settings.mlflow.model_name)
     except MlflowException as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")):
             return {}
@@ -56,8 +54,6 @@ def _registry_aliases(settings: Settings) -> dict[str, str]:
 def _download(settings: Settings, version: str, into: Path) -> Path:
     """The registered version's model folder (the pyfunc keeps it as its `model` artifact)."""
     import mlflow
-
-    from components.registry.tracking import configure
 
     configure(settings.mlflow)
     local = mlflow.artifacts.download_artifacts(
