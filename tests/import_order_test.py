@@ -36,9 +36,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Settings, read by nearly everything.
     ("config",),
     # Leaf libraries: each needs at most the settings and the contracts (online: reco's codec
-    # and reader of Feast's online rows).
+    # and reader of Feast's online rows; content: article text to vectors).
     (
         "alerts",
+        "content",
         "datasets",
         "edge",
         "evaluation",
@@ -53,9 +54,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("streaming",),
     # Built on Kafka: the lake (bronze/silver), intake, feedback state, local runtime, simulator.
     ("feedback", "intake", "lake", "runtime", "simulator"),
-    # Built on the lake, the models and the runtime: features, registry, orchestration, and
-    # the bulk importer (bronze, silver, the catalogue).
-    ("features", "importer", "orchestration", "registry"),
+    # Built on the lake, the models and the runtime: features, registry, orchestration, the
+    # bulk importer (bronze, silver, the catalogue), and the learned ranker (its point-in-time
+    # features over events and article vectors, training, numpy scoring).
+    ("features", "importer", "orchestration", "ranking", "registry"),
     # Drift monitoring (reads features, registry; starts retrains); erasure (tombstones in the
     # lake, the reader's Redis and Feast online rows, the lake rewritten without them).
     ("erasure", "monitoring"),

@@ -3,6 +3,7 @@
 Click probability of article a at position p for reader u at time t:
 
     P(click) = examine(p) * sigmoid(bias + taste * log(n_cat * pref_u[cat_a])
+                                     + topic_taste * (log(n_topics * share_u[topic_a]) - E)
                                      + appeal_a + freshness(t - published_a))
 
 with examine(p) = 1 / (1 + p) ** 0.8 (readers look less far down a list), articles already
@@ -19,20 +20,46 @@ import numpy as np
 
 from components.simulator.world import (
     CATEGORIES,
+    SECTION_TOPICS,
+    TOPIC_CONCENTRATION,
+    TOPIC_SECTION,
     World,
     draw_preferences,
     draw_shifted_preferences,
+    draw_topic_shares,
     stable_seed,
 )
 
 CLICK_BIAS = -3.3
 TASTE_WEIGHT = 0.9
+TOPIC_TASTE_WEIGHT = 0.5
 FRESHNESS_HALF_LIFE_H = 18.0
 FRESHNESS_WEIGHT = 1.2
 POSITION_DECAY = 0.8
 REREAD_FACTOR = 0.05
 # Readers who open an article they turn out not to like leave within seconds.
 BOUNCE_DWELL_MS = (1_500, 9_000)
+
+
+def _digamma(x: float) -> float:
+    """psi(x) for x > 0: the recurrence up to x >= 6, then the asymptotic series (|error| < 1e-9)."""
+    shift = 0.0
+    while x < 6.0:
+        shift -= 1.0 / x
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    return shift + np.log(x) - 0.5 / x - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 / 252))
+
+
+def _topic_log_mean(n_topics: int) -> float:
+    """E[log(n * s)] for one share s of a symmetric Dirichlet over n topics."""
+    a = TOPIC_CONCENTRATION
+    return float(np.log(n_topics) + _digamma(a) - _digamma(n_topics * a))
+
+
+# Per topic: log(topics in its section), less the mean of the log term (see the module doc).
+_TOPIC_LOG_SCALE = np.array([np.log(len(SECTION_TOPICS[int(c)])) for c in TOPIC_SECTION])
+_TOPIC_LOG_MEAN = np.array([_topic_log_mean(len(SECTION_TOPICS[int(c)])) for c in TOPIC_SECTION])
 
 
 def examination(positions: np.ndarray) -> np.ndarray:
@@ -60,7 +87,7 @@ class UserModel:
         self.catalogue = world.catalogue
         self._article_index = world.catalogue.index()
         self._user_index = {user_id: i for i, user_id in enumerate(world.population.ids)}
-        self._visitors: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._visitors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._read: dict[str, set[int]] = {}
         self._rng = np.random.default_rng([world.config.seed, 1])
         shift = world.config.preference_shift
@@ -81,24 +108,40 @@ class UserModel:
         population = self.world.population
         first_row = len(population)
         population.add(
-            new, np.array([t[0] for t in tastes]), np.array([t[1] for t in tastes]), np.array(activity)
+            new,
+            np.array([t[0] for t in tastes]),
+            np.array([t[1] for t in tastes]),
+            np.array(activity),
+            np.array([t[2] for t in tastes]),
         )
         for offset, user_id in enumerate(new):
             self._user_index[user_id] = first_row + offset
 
-    def _visitor_tastes(self, user_id: str) -> tuple[np.ndarray, np.ndarray]:
+    def _visitor_tastes(self, user_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tastes = self._visitors.get(user_id)
         if tastes is None:
             rng = np.random.default_rng(stable_seed(self.world.config.seed, "visitor", user_id))
-            tastes = (draw_preferences(rng, 1)[0], draw_shifted_preferences(rng, 1)[0])
+            sections = (draw_preferences(rng, 1)[0], draw_shifted_preferences(rng, 1)[0])
+            topics = draw_topic_shares(
+                np.random.default_rng(stable_seed(self.world.config.seed, "visitor-topics", user_id)), 1
+            )[0]
+            tastes = (*sections, topics)
             self._visitors[user_id] = tastes
         return tastes
+
+    def topic_shares(self, user_id: str) -> np.ndarray:
+        """The reader's taste over the topics within each section (a section's shares sum to 1)."""
+        row = self._user_index.get(user_id)
+        if row is None:
+            return self._visitor_tastes(user_id)[2]
+        shares: np.ndarray = self.world.population.topic_shares[row]
+        return shares
 
     def preferences(self, user_id: str, at: float) -> np.ndarray:
         """The reader's category preferences at epoch second `at` (sums to 1)."""
         row = self._user_index.get(user_id)
         if row is None:
-            base, shifted = self._visitor_tastes(user_id)
+            base, shifted, _ = self._visitor_tastes(user_id)
         else:
             base = self.world.population.preferences[row]
             shifted = self.world.population.shifted_preferences[row]
@@ -123,14 +166,26 @@ class UserModel:
         except KeyError as exc:
             raise ValueError(f"article_id {exc.args[0]!r} is not in the catalogue") from None
 
-    def click_probabilities_idx(self, user_id: str, items: np.ndarray, at: float) -> np.ndarray:
+    def relevance_idx(self, user_id: str, items: np.ndarray, at: float) -> np.ndarray:
+        """The true click probability of each item if it were shown first: what an oracle
+        ranks by (examination only scales it down the list)."""
         cat = self.catalogue
         prefs = self.preferences(user_id, at)
         taste = np.log(len(CATEGORIES) * prefs[cat.category[items]])
+        topics = cat.topic[items]
+        topic_taste = (
+            np.log(self.topic_shares(user_id)[topics]) + _TOPIC_LOG_SCALE[topics] - _TOPIC_LOG_MEAN[topics]
+        )
         age_h = (at - cat.published_at[items]) / 3_600.0
         freshness = FRESHNESS_WEIGHT * np.exp2(-np.maximum(age_h, 0.0) / FRESHNESS_HALF_LIFE_H)
-        logit = CLICK_BIAS + TASTE_WEIGHT * taste + cat.appeal[items] + freshness
-        p = examination(np.arange(len(items), dtype=float)) / (1.0 + np.exp(-logit))
+        logit = (
+            CLICK_BIAS
+            + TASTE_WEIGHT * taste
+            + TOPIC_TASTE_WEIGHT * topic_taste
+            + cat.appeal[items]
+            + freshness
+        )
+        p = 1.0 / (1.0 + np.exp(-logit))
         live = (cat.published_at[items] <= at) & (cat.expires_at[items] > at)
         p = np.where(live, p, 0.0)
         read = self._read.get(user_id)
@@ -138,6 +193,13 @@ class UserModel:
             p = np.where(
                 np.fromiter((i in read for i in items), dtype=bool, count=len(items)), p * REREAD_FACTOR, p
             )
+        return p
+
+    def click_probabilities_idx(self, user_id: str, items: np.ndarray, at: float) -> np.ndarray:
+        """The true click probability of each item at its position in `items` (a ranked list)."""
+        p: np.ndarray = examination(np.arange(len(items), dtype=float)) * self.relevance_idx(
+            user_id, items, at
+        )
         return p
 
     def click_probabilities(self, user_id: str, article_ids: Sequence[str], at: float) -> np.ndarray:

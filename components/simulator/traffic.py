@@ -11,14 +11,14 @@ directly (search, social), which makes views without an impression.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
 
-from components.simulator.behaviour import FRESHNESS_HALF_LIFE_H, UserModel
+from components.simulator.behaviour import FRESHNESS_HALF_LIFE_H, FRESHNESS_WEIGHT, UserModel
 from components.simulator.world import World, draw_times_of_day
 
 HOUSE_MODEL_VERSION = "house-popular-fresh-v1"
@@ -73,6 +73,62 @@ class HousePolicy:
         remaining = weights.sum() - np.concatenate(([0.0], np.cumsum(chosen)[:-1]))
         propensity = np.maximum(chosen / remaining, MIN_PROPENSITY)
         return live[order], propensity, HOUSE_MODEL_VERSION
+
+
+ORACLE_MODEL_VERSION = "reference-oracle"
+POPFRESH_MODEL_VERSION = "reference-popfresh"
+
+
+class OraclePolicy:
+    """A reference that knows the truth: each reader's own click probability of every live
+    article (taste, topic, appeal, freshness, what they have read), best first. The ceiling a
+    learned policy is measured against; deterministic (propensity 1)."""
+
+    def __init__(self, model: UserModel):
+        self.model = model
+
+    def rank(
+        self, user_id: str, live: np.ndarray, at: float, k: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        relevance = self.model.relevance_idx(user_id, live, at)
+        return _top(live, relevance, k), np.ones(min(k, len(live))), ORACLE_MODEL_VERSION
+
+
+class PopFreshPolicy:
+    """A reference with perfect non-personal knowledge: true appeal plus freshness, the same
+    list for everyone (no noise, no tastes). What a perfect popularity model would serve."""
+
+    def __init__(self, world: World):
+        self.catalogue = world.catalogue
+
+    def rank(
+        self, user_id: str, live: np.ndarray, at: float, k: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        cat = self.catalogue
+        age_h = np.maximum(at - cat.published_at[live], 0.0) / 3_600.0
+        score = cat.appeal[live] + FRESHNESS_WEIGHT * np.exp2(-age_h / FRESHNESS_HALF_LIFE_H)
+        return _top(live, score, k), np.ones(min(k, len(live))), POPFRESH_MODEL_VERSION
+
+
+def _top(live: np.ndarray, score: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(live))
+    top = np.argpartition(-score, k - 1)[:k]
+    chosen: np.ndarray = live[top[np.argsort(-score[top], kind="stable")]]
+    return chosen
+
+
+# The reference policies by name (the closed loop and the ranking benchmark serve them).
+REFERENCE_POLICIES: dict[str, Callable[[World, UserModel], RankingPolicy]] = {
+    "oracle": lambda world, model: OraclePolicy(model),
+    "popfresh": lambda world, model: PopFreshPolicy(world),
+}
+
+
+def reference_policy(name: str, world: World, model: UserModel) -> RankingPolicy:
+    factory = REFERENCE_POLICIES.get(name)
+    if factory is None:
+        raise ValueError(f"policy: unknown reference policy {name!r} (known: {sorted(REFERENCE_POLICIES)})")
+    return factory(world, model)
 
 
 @dataclass(frozen=True)

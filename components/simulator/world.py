@@ -109,6 +109,8 @@ class Catalogue:
     quality: np.ndarray  # 0..1: how much readers like it once they open it
     appeal: np.ndarray  # log-scale attractiveness; heavy-tailed across articles
     read_time_s: np.ndarray  # expected reading time of the full article
+    # int index into TOPIC_NAMES, a topic of the article's section (World.build draws it)
+    topic: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,24 +124,26 @@ class Catalogue:
 
     def records(self) -> list[dict[str, object]]:
         """The articles as a CMS sends them (`articles.v1` JSON objects): a headline, a
-        standfirst and tags that name the section and one of its topics (what a content model
-        can read), a URL, and the publication times. Drawn from the article's id and section
-        only, so the simulated traffic does not change with them."""
+        standfirst and tags written in the words of the article's topic, borrowing from its
+        sibling topics and section (what a content model can read: the topic, noisily), a URL,
+        and the publication times. Drawn from the article's id and topic only, so the simulated
+        traffic does not change with them."""
         out: list[dict[str, object]] = []
         for i, article_id in enumerate(self.ids):
             section = CATEGORIES[int(self.category[i])]
+            words = story_words(article_id, int(self.topic[i]), 9)
             pick = int.from_bytes(hashlib.blake2b(article_id.encode(), digest_size=4).digest(), "little")
-            topic = TOPICS[section][pick % len(TOPICS[section])]
-            angle = ANGLES[(pick // 7) % len(ANGLES)]
+            angle = ANGLES[pick % len(ANGLES)]
             published = _iso(float(self.published_at[i]))
             out.append(
                 {
                     "article_id": article_id,
-                    "title": f"{angle.capitalize()} {topic}: what readers of {section} need to know",
-                    "abstract": f"A {section} story on {topic}, {angle}.",
+                    "title": f"{angle.capitalize()} {words[0]} and {words[1]}: {words[2]}, {words[3]}",
+                    "abstract": f"A {section} story about {words[4]}, {words[5]} and {words[6]}, "
+                    f"with {words[7]} and {words[8]}.",
                     "url": f"https://news.example/{section}/{article_id}",
                     "section": section,
-                    "tags": [section, topic.replace(" ", "-")],
+                    "tags": sorted({section, words[0]}),
                     "authors": [f"desk-{section}"],
                     "language": "en",
                     "published_at": published,
@@ -157,21 +161,93 @@ class Catalogue:
         return [validate_article(record, now=now) for record in self.records()]
 
 
-# Topics within each section and angles of a story: the words of simulated headlines.
-TOPICS: dict[str, tuple[str, ...]] = {
-    "news": ("local council", "weather", "transport", "courts"),
-    "politics": ("elections", "parliament", "foreign policy", "budget"),
-    "business": ("markets", "startups", "energy prices", "jobs"),
-    "tech": ("artificial intelligence", "smartphones", "cybersecurity", "open source"),
-    "science": ("space", "climate", "genetics", "physics"),
-    "health": ("nutrition", "vaccines", "mental health", "hospitals"),
-    "sports": ("football", "tennis", "cycling", "athletics"),
-    "culture": ("cinema", "books", "music", "theatre"),
-    "travel": ("city breaks", "rail journeys", "islands", "mountains"),
-    "food": ("recipes", "restaurants", "wine", "baking"),
-    "opinion": ("editorials", "letters", "columns", "debate"),
-    "lifestyle": ("fashion", "homes", "gardening", "relationships"),
+# Topics within each section, each with the words its stories are written in. Readers have
+# tastes over the topics of a section, the click model uses them, and an article's text reveals
+# its topic only noisily: a story borrows words from a sibling topic and from its section.
+TOPIC_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "news": {
+        "local council": ("council", "mayor", "planning", "residents", "housing", "zoning"),
+        "weather": ("storm", "flooding", "heatwave", "forecast", "rainfall", "drought"),
+        "transport": ("commuters", "railway", "buses", "roadworks", "strike", "airport"),
+        "courts": ("trial", "judge", "verdict", "appeal", "jury", "sentencing"),
+    },
+    "politics": {
+        "elections": ("ballot", "campaign", "polls", "candidates", "turnout", "voters"),
+        "parliament": ("bill", "lawmakers", "committee", "amendment", "speaker", "vote"),
+        "foreign policy": ("diplomats", "summit", "sanctions", "treaty", "embassy", "alliance"),
+        "budget": ("deficit", "taxes", "spending", "treasury", "borrowing", "austerity"),
+    },
+    "business": {
+        "markets": ("stocks", "shares", "investors", "bonds", "index", "traders"),
+        "startups": ("founders", "funding", "venture", "seed", "valuation", "incubator"),
+        "energy prices": ("gas", "electricity", "tariffs", "oil", "bills", "grid"),
+        "jobs": ("hiring", "unemployment", "wages", "layoffs", "workers", "vacancies"),
+    },
+    "tech": {
+        "artificial intelligence": ("models", "chatbots", "neural", "training", "robots", "automation"),
+        "smartphones": ("handset", "battery", "camera", "apps", "screen", "android"),
+        "cybersecurity": ("hackers", "breach", "ransomware", "passwords", "malware", "encryption"),
+        "open source": ("developers", "linux", "repository", "maintainers", "licence", "contributors"),
+    },
+    "science": {
+        "space": ("rocket", "orbit", "astronauts", "telescope", "mars", "satellite"),
+        "climate": ("emissions", "warming", "carbon", "glaciers", "ocean", "temperatures"),
+        "genetics": ("genome", "dna", "mutation", "heredity", "crispr", "cells"),
+        "physics": ("particles", "quantum", "collider", "gravity", "photons", "laboratory"),
+    },
+    "health": {
+        "nutrition": ("diet", "vitamins", "protein", "sugar", "calories", "fibre"),
+        "vaccines": ("vaccine", "immunity", "doses", "jab", "booster", "outbreak"),
+        "mental health": ("anxiety", "depression", "therapy", "wellbeing", "stress", "counselling"),
+        "hospitals": ("nurses", "wards", "surgery", "waiting", "patients", "doctors"),
+    },
+    "sports": {
+        "football": ("striker", "league", "goal", "midfield", "transfer", "stadium"),
+        "tennis": ("serve", "grand", "slam", "racket", "wimbledon", "tiebreak"),
+        "cycling": ("peloton", "stage", "sprint", "tour", "climb", "bike"),
+        "athletics": ("marathon", "sprinter", "relay", "hurdles", "javelin", "record"),
+    },
+    "culture": {
+        "cinema": ("film", "director", "premiere", "actors", "festival", "screenplay"),
+        "books": ("novel", "author", "publisher", "poetry", "prize", "memoir"),
+        "music": ("album", "band", "concert", "singer", "tour", "orchestra"),
+        "theatre": ("stage", "play", "playwright", "musical", "cast", "rehearsal"),
+    },
+    "travel": {
+        "city breaks": ("hotel", "museums", "weekend", "boulevards", "old", "town"),
+        "rail journeys": ("train", "sleeper", "carriage", "station", "route", "scenic"),
+        "islands": ("beaches", "ferry", "lagoon", "snorkelling", "coast", "villas"),
+        "mountains": ("hiking", "peaks", "alpine", "trails", "summit", "cabins"),
+    },
+    "food": {
+        "recipes": ("oven", "ingredients", "simmer", "dinner", "sauce", "roast"),
+        "restaurants": ("chef", "menu", "tasting", "bistro", "diners", "review"),
+        "wine": ("vineyard", "vintage", "grapes", "sommelier", "red", "cellar"),
+        "baking": ("bread", "cake", "sourdough", "pastry", "flour", "dough"),
+    },
+    "opinion": {
+        "editorials": ("editors", "view", "stance", "board", "argue", "position"),
+        "letters": ("readers", "letter", "reply", "write", "complaint", "praise"),
+        "columns": ("columnist", "weekly", "essay", "reflections", "diary", "notes"),
+        "debate": ("motion", "rebuttal", "critics", "defenders", "controversy", "case"),
+    },
+    "lifestyle": {
+        "fashion": ("designers", "runway", "trends", "collection", "style", "wardrobe"),
+        "homes": ("interiors", "renovation", "kitchen", "furniture", "decor", "apartment"),
+        "gardening": ("plants", "seeds", "soil", "roses", "allotment", "pruning"),
+        "relationships": ("dating", "partners", "marriage", "friendship", "family", "love"),
+    },
 }
+# Topic names per section, and every topic in one flat order: an article's `topic` indexes it.
+TOPICS: dict[str, tuple[str, ...]] = {section: tuple(words) for section, words in TOPIC_WORDS.items()}
+TOPIC_NAMES: tuple[str, ...] = tuple(topic for section in CATEGORIES for topic in TOPICS[section])
+TOPIC_SECTION = np.array(
+    [CATEGORIES.index(section) for section in CATEGORIES for _ in TOPICS[section]], dtype=np.int64
+)
+SECTION_TOPICS: tuple[np.ndarray, ...] = tuple(
+    np.flatnonzero(c == TOPIC_SECTION) for c in range(len(CATEGORIES))
+)
+# How a story is told: no topic words in them.
 ANGLES: tuple[str, ...] = (
     "the latest on",
     "a closer look at",
@@ -179,6 +255,32 @@ ANGLES: tuple[str, ...] = (
     "the debate over",
     "inside",
 )
+# Where a story's words come from: its topic, a sibling topic in its section, the section at large.
+OWN_WORD_SHARE = 0.55
+SIBLING_WORD_SHARE = 0.25
+# Readers' tastes within a section are concentrated: most care for one or two of its topics.
+TOPIC_CONCENTRATION = 0.5
+
+
+def story_words(article_id: str, topic: int, n: int) -> list[str]:
+    """`n` words of the story `article_id` on `topic`, drawn from the article id alone."""
+    rng = np.random.default_rng(stable_seed("story", article_id))
+    section = int(TOPIC_SECTION[topic])
+    siblings = [t for t in SECTION_TOPICS[section] if t != topic]
+    section_words = [
+        w for t in SECTION_TOPICS[section] for w in TOPIC_WORDS[CATEGORIES[section]][TOPIC_NAMES[t]]
+    ]
+    words: list[str] = []
+    for draw in rng.random(n):
+        if draw < OWN_WORD_SHARE:
+            pool = TOPIC_WORDS[CATEGORIES[section]][TOPIC_NAMES[topic]]
+        elif draw < OWN_WORD_SHARE + SIBLING_WORD_SHARE:
+            sibling = siblings[int(rng.integers(len(siblings)))]
+            pool = TOPIC_WORDS[CATEGORIES[section]][TOPIC_NAMES[sibling]]
+        else:
+            pool = tuple(section_words)
+        words.append(pool[int(rng.integers(len(pool)))])
+    return words
 
 
 @dataclass
@@ -189,17 +291,26 @@ class Population:
     preferences: np.ndarray  # (users, categories), rows sum to 1
     shifted_preferences: np.ndarray  # the tastes a PreferenceShift moves towards
     activity: np.ndarray  # expected sessions per day
+    # (users, topics): each reader's taste over the topics within each section (the shares of a
+    # section's topics sum to 1); a PreferenceShift moves sections, not these.
+    topic_shares: np.ndarray = field(default_factory=lambda: np.empty((0, len(TOPIC_NAMES))))
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def add(
-        self, user_ids: list[str], preferences: np.ndarray, shifted: np.ndarray, activity: np.ndarray
+        self,
+        user_ids: list[str],
+        preferences: np.ndarray,
+        shifted: np.ndarray,
+        activity: np.ndarray,
+        topic_shares: np.ndarray,
     ) -> None:
         self.ids.extend(user_ids)
         self.preferences = np.vstack([self.preferences, preferences])
         self.shifted_preferences = np.vstack([self.shifted_preferences, shifted])
         self.activity = np.concatenate([self.activity, activity])
+        self.topic_shares = np.vstack([self.topic_shares, topic_shares])
 
 
 def _iso(epoch_s: float) -> str:
@@ -225,6 +336,23 @@ def draw_shifted_preferences(rng: np.random.Generator, n: int) -> np.ndarray:
     alpha = 0.35 * category_weights()[::-1] * len(CATEGORIES)
     prefs = rng.dirichlet(alpha, size=n)
     return np.maximum(prefs, 1e-4) / np.maximum(prefs, 1e-4).sum(axis=1, keepdims=True)
+
+
+def draw_topic_shares(rng: np.random.Generator, n: int) -> np.ndarray:
+    """(n, topics): within each section, a Dirichlet draw over its topics."""
+    shares = np.empty((n, len(TOPIC_NAMES)))
+    for topics in SECTION_TOPICS:
+        shares[:, topics] = rng.dirichlet(np.full(len(topics), TOPIC_CONCENTRATION), size=n)
+    return np.maximum(shares, 1e-3)
+
+
+def draw_topics(rng: np.random.Generator, category: np.ndarray) -> np.ndarray:
+    """A topic of each article's section, uniformly."""
+    counts = np.array([len(SECTION_TOPICS[int(c)]) for c in category])
+    offsets = (rng.random(len(category)) * counts).astype(np.int64)
+    return np.array(
+        [SECTION_TOPICS[int(c)][o] for c, o in zip(category, offsets, strict=True)], dtype=np.int64
+    )
 
 
 def draw_activity(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -257,6 +385,7 @@ def concat_catalogues(parts: list[Catalogue]) -> Catalogue:
         quality=np.concatenate([p.quality for p in parts]),
         appeal=np.concatenate([p.appeal for p in parts]),
         read_time_s=np.concatenate([p.read_time_s for p in parts]),
+        topic=np.concatenate([p.topic for p in parts]),
     )
 
 
@@ -297,7 +426,12 @@ class World:
             shifted_preferences=draw_shifted_preferences(rng, config.users),
             activity=draw_activity(rng, config.users),
         )
-        return cls(config=config, catalogue=concat_catalogues(parts), population=population)
+        catalogue = concat_catalogues(parts)
+        # Topics come from streams of their own, so the rest of a seed's world is what it was
+        # before readers and articles had topics.
+        catalogue.topic = draw_topics(np.random.default_rng([config.seed, 5]), catalogue.category)
+        population.topic_shares = draw_topic_shares(np.random.default_rng([config.seed, 6]), config.users)
+        return cls(config=config, catalogue=catalogue, population=population)
 
 
 def stable_seed(*parts: object) -> int:

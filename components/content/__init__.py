@@ -1,0 +1,1 @@
+"""Article text as dense vectors: applied with numpy (`vectors`), fitted with scikit-learn (`fit`)."""

@@ -1,0 +1,1 @@
+"""The learned ranker: point-in-time features, XGBoost training, numpy scoring."""
