@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from components.models import load_model, save_model
-from components.models.fit import build_interactions, fit_model
+from components.models.fit import ModelSizeError, build_interactions, fit_model
 from components.testing.services import MlflowStore
 
 
@@ -69,6 +69,12 @@ def test_popularity_decays_with_age() -> None:
     assert scores["old"] == pytest.approx(3 * 2.0**-4)  # 48 h old, 12 h half-life
     flat = fit_model("popularity", data, {"half_life_hours": 1e9})
     assert dict(zip(flat.item_ids, flat.arrays()["item_scores"], strict=True))["old"] == pytest.approx(3.0)
+    # silver's timestamps are microseconds: the decay is the same (it once read them as seconds)
+    frame["ts"] = frame["ts"].dt.as_unit("us")
+    micro = fit_model("popularity", build_interactions(frame, ts_col="ts"), {"half_life_hours": 12.0})
+    assert dict(zip(micro.item_ids, micro.arrays()["item_scores"], strict=True))["old"] == pytest.approx(
+        3 * 2.0**-4
+    )
 
 
 def test_fit_names_unknown_kinds_and_parameters() -> None:
@@ -109,3 +115,11 @@ def test_logged_pyfunc_loads_from_the_registry_and_recommends(
     stored = [p.name for p in mlflow_tracking.root.rglob("*") if p.is_file()]
     assert "arrays.npz" in stored
     assert not [name for name in stored if name.endswith((".pkl", ".pickle", ".cloudpickle"))]
+
+
+def test_ease_refuses_a_catalogue_too_large_for_its_dense_inverse() -> None:
+    frame = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "c"]})
+    data = build_interactions(frame)
+    with pytest.raises(ModelSizeError, match="ease: 3 items exceed max_items 2"):
+        fit_model("ease", data, {"max_items": 2})
+    assert fit_model("ease", data, {"max_items": 3}).n_items == 3

@@ -1,11 +1,14 @@
 """The quality gate: promote the challenger to champion only when it is clearly better.
 
 Rules (thresholds from `GateSettings`):
+- NDCG@10 must beat both references measured on the same split (plain popularity and random
+  items, `baseline_*_ndcg_at_10` on the challenger's run): a model that does not is never
+  promoted, the first one included;
 - NDCG@10 must beat the champion's by at least `min_ndcg_gain` (relative);
 - guardrails: coverage may not drop by more than `max_coverage_drop` (relative), and the p95
   recommend latency on a sample may not exceed the champion's by more than
   `max_latency_increase` (relative) plus `latency_slack_ms`.
-With no champion yet, the challenger is promoted. Every decision, with its numbers, is logged
+With no champion yet, a challenger that beats the references is promoted. Every decision, with its numbers, is logged
 on the challenger's run (tags, a metric and `gate_decision.json`) and tagged on its version.
 """
 
@@ -23,6 +26,8 @@ from components.registry.tracking import version_by_alias, version_metrics
 NDCG = "ndcg_at_10"
 COVERAGE = "coverage"
 LATENCY = "recommend_p95_ms"
+# The references a challenger must beat on its own split (components.training.train.baseline_ndcg).
+BASELINES = ("baseline_popularity_ndcg_at_10", "baseline_random_ndcg_at_10")
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,30 @@ def decide(
     challenger_version: str,
     champion_version: str | None,
 ) -> GateDecision:
-    """The decision from the two runs' metrics (pure; `apply_gate` records and acts on it)."""
+    """The decision from the two runs' metrics (pure; `apply_gate` records and acts on it).
+    A run from before the references were measured has no `baseline_*` metrics: only the
+    champion comparison applies to it."""
+    ndcg_c = _metric(challenger, NDCG, "challenger")
+    references = [
+        Check(name, ndcg_c, challenger[name], challenger[name], ndcg_c > challenger[name])
+        for name in BASELINES
+        if name in challenger
+    ]
     if champion is None:
-        return GateDecision(True, "no champion yet: the first model is promoted", challenger_version, None)
-    checks = []
-    ndcg_c, ndcg_p = _metric(challenger, NDCG, "challenger"), _metric(champion, NDCG, "champion")
+        beaten = [c for c in references if not c.passed]
+        if beaten:
+            return GateDecision(
+                False, "refused: " + _reasons(beaten, policy), challenger_version, None, references
+            )
+        return GateDecision(
+            True,
+            "no champion yet: the first model that beats the references is promoted",
+            challenger_version,
+            None,
+            references,
+        )
+    checks = list(references)
+    ndcg_p = _metric(champion, NDCG, "champion")
     need = ndcg_p * (1.0 + policy.min_ndcg_gain)
     checks.append(Check(NDCG, ndcg_c, ndcg_p, need, ndcg_c >= need and ndcg_c > ndcg_p))
     cov_c, cov_p = _metric(challenger, COVERAGE, "challenger"), _metric(champion, COVERAGE, "champion")
@@ -78,9 +102,17 @@ def decide(
     if not failed:
         reason = f"{NDCG} {ndcg_c:.4f} beats champion {ndcg_p:.4f} by >= {policy.min_ndcg_gain:.1%}; guardrails hold"
         return GateDecision(True, reason, challenger_version, champion_version, checks)
+    return GateDecision(
+        False, "refused: " + _reasons(failed, policy), challenger_version, champion_version, checks
+    )
+
+
+def _reasons(failed: list[Check], policy: GateSettings) -> str:
     parts = []
     for c in failed:
-        if c.name == NDCG:
+        if c.name in BASELINES:
+            parts.append(f"{NDCG} {c.challenger:.4f} does not beat {c.name} {c.limit:.4f}")
+        elif c.name == NDCG:
             parts.append(
                 f"{NDCG} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f} + {policy.min_ndcg_gain:.1%})"
             )
@@ -88,7 +120,7 @@ def decide(
             parts.append(f"{COVERAGE} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f})")
         else:
             parts.append(f"{LATENCY} {c.challenger:.2f} > {c.limit:.2f} (champion {c.champion:.2f})")
-    return GateDecision(False, "refused: " + "; ".join(parts), challenger_version, champion_version, checks)
+    return "; ".join(parts)
 
 
 def apply_gate(

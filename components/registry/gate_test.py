@@ -15,9 +15,35 @@ def _decide(**challenger: float) -> tuple[bool, str, dict[str, bool]]:
     return d.promoted, d.reason, {c.name: c.passed for c in d.checks}
 
 
-def test_first_model_is_promoted_without_checks() -> None:
-    d = decide(CHAMPION, None, POLICY, challenger_version="1", champion_version=None)
-    assert d.promoted and d.checks == [] and "no champion" in d.reason
+REFERENCES = {"baseline_popularity_ndcg_at_10": 0.20, "baseline_random_ndcg_at_10": 0.01}
+
+
+def test_first_model_is_promoted_when_it_beats_the_references() -> None:
+    d = decide({**CHAMPION, **REFERENCES}, None, POLICY, challenger_version="1", champion_version=None)
+    assert d.promoted and "no champion" in d.reason
+    assert [c.name for c in d.checks] == list(REFERENCES) and all(c.passed for c in d.checks)
+    # a run from before the references were measured: only the champion comparison applies
+    legacy = decide(CHAMPION, None, POLICY, challenger_version="1", champion_version=None)
+    assert legacy.promoted and legacy.checks == []
+
+
+@pytest.mark.parametrize("champion", [None, CHAMPION])
+@pytest.mark.parametrize(
+    ("references", "in_reason"),
+    [
+        ({"baseline_popularity_ndcg_at_10": 0.36}, "does not beat baseline_popularity_ndcg_at_10 0.3600"),
+        ({"baseline_random_ndcg_at_10": 0.35}, "does not beat baseline_random_ndcg_at_10 0.3500"),
+        ({"baseline_popularity_ndcg_at_10": 0.35}, "ndcg_at_10 0.3500 does not beat"),  # a tie is no win
+    ],
+)
+def test_a_model_that_does_not_beat_popularity_and_random_is_never_promoted(
+    champion: dict[str, float] | None, references: dict[str, float], in_reason: str
+) -> None:
+    challenger = {**CHAMPION, "ndcg_at_10": 0.35, **REFERENCES, **references}
+    d = decide(
+        challenger, champion, POLICY, challenger_version="2", champion_version="1" if champion else None
+    )
+    assert not d.promoted and d.reason.startswith("refused: ") and in_reason in d.reason
 
 
 def test_promotes_a_clear_improvement_within_guardrails() -> None:

@@ -24,6 +24,7 @@ from components.features.store import feature_view_versions
 from components.lake.silver import read_manifest
 from components.lake.store import LakeStore
 from components.lake.tombstones import erased_users, user_hash
+from components.models.fit import ModelSizeError
 from components.monitoring.reference import build_reference, save_reference
 from components.names import CHAMPION
 from components.registry.gate import GateDecision, apply_gate
@@ -58,6 +59,7 @@ class TrainOutcome:
     decision: GateDecision | None
     silver_hashes: dict[str, str]
     evaluated: list[Evaluated]
+    skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not be fit
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class TrainOutcome:
             "ndcg_at_10": round(self.best.metrics["ndcg_at_10"], 4),
             "metrics": {k: round(v, 4) for k, v in self.best.metrics.items()},
             "candidates": {e.candidate.name: round(e.metrics["ndcg_at_10"], 4) for e in self.evaluated},
+            "skipped": self.skipped,
             "gate": None if self.decision is None else ("promoted" if self.decision.promoted else "refused"),
             "gate_reason": None if self.decision is None else self.decision.reason,
             "silver_dates": sorted(self.silver_hashes),
@@ -153,15 +156,21 @@ def train_and_register(
     snapshot = load_snapshot(store, dates)
     commit = git_commit()
     parent_id = sweep_parent(flow_run_id, commit=commit)
-    evaluated = []
+    evaluated, skipped = [], {}
     for candidate in candidates:
-        result = evaluate_candidate(snapshot, candidate, seed=seed)
+        try:
+            result = evaluate_candidate(snapshot, candidate, seed=seed)
+        except ModelSizeError as exc:  # too large for this kind: the others still compete
+            skipped[candidate.name] = str(exc)
+            continue
         evaluated.append(result)
         log_sweep_member(
             parent_id,
             result,
             lineage_for(snapshot, store, result, flow_run_id=flow_run_id, seed=seed, commit=commit),
         )
+    if not evaluated:
+        raise ValueError(f"no candidate could be fit: {skipped}")
     best = best_of(evaluated)
     lineage = lineage_for(snapshot, store, best, flow_run_id=flow_run_id, seed=seed, commit=commit)
     logged = register_best(settings, store, snapshot, best, lineage, parent_run_id=parent_id)
@@ -169,7 +178,7 @@ def train_and_register(
     if run_gate:
         decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version)
         publish(settings, store)  # what the recommend service serves follows the aliases
-    return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated)
+    return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated, skipped)
 
 
 def describe_lineage(settings: Settings, version: str) -> dict[str, Any]:

@@ -114,6 +114,7 @@ def evaluate(
         catalogue_size=catalogue_size,
         item_popularity=dict(zip(data.item_ids, popularity, strict=True)),
     ).as_dict()
+    metrics.update(baseline_ndcg(model, data, users, relevant, seed=seed))
     sample = np.random.default_rng(seed).choice(users, size=min(LATENCY_SAMPLE, len(users)), replace=False)
     timings = []
     for user in sample:
@@ -124,6 +125,34 @@ def evaluate(
     metrics["test_users"] = float(len(users))
     metrics["test_clicks"] = float(len(test))
     return {k: float(v) for k, v in metrics.items() if k != "k"}
+
+
+def baseline_ndcg(
+    model: Recommender,
+    data: Interactions,
+    users: Sequence[str],
+    relevant: Mapping[str, set[str]],
+    *,
+    seed: int,
+) -> dict[str, float]:
+    """NDCG@K of the two references every model must beat, on the same users and split
+    (`components.registry.gate`): plain popularity (training clicks per item, no recency) and
+    random items; both, like the model, never recommend what the user already read."""
+    counts = np.asarray((data.matrix > 0).sum(axis=0)).ravel().astype(float)
+    rng = np.random.default_rng(seed)
+    popular: dict[str, list[str]] = {}
+    random: dict[str, list[str]] = {}
+    for user in users:
+        seen = model.seen(model.user_index[user])
+        for scores, out in ((counts.copy(), popular), (rng.random(len(counts)), random)):
+            scores[seen] = -np.inf
+            top = np.argpartition(-scores, min(K, len(scores) - 1))[:K]
+            top = top[np.argsort(-scores[top], kind="stable")]
+            out[user] = [str(a) for a in model.item_ids[top]]
+    return {
+        f"baseline_{name}_ndcg_at_{K}": float(ranking_metrics(recs, relevant, K).ndcg)
+        for name, recs in (("popularity", popular), ("random", random))
+    }
 
 
 @dataclass(frozen=True)
