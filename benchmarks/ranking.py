@@ -21,7 +21,8 @@ oracle (each reader's true click probability).
 
 Last line: {"benchmark": "ranking", "models": {kind: {"auc", "mrr", "ndcg@5", "ndcg@10"}},
 "top_k": {kind: {"ndcg@10", "recall@10", "expected_ctr"}}, "ranker_vs_popularity_*",
-"ranker_share_of_oracle_expected_ctr", "unseen_share", "device", "seconds", ...}.
+"ranker_share_of_oracle_expected_ctr", "unseen_share", "rank_300_p50_ms", "rank_300_p99_ms"
+(numpy scoring of 300 candidates, as serving will), "device", "seconds", ...}.
 Target (the ranking issue): the ranker's top-10 NDCG@10 at least 1.5x recency-popularity's.
 """
 
@@ -30,8 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +47,7 @@ from components.models.fit import build_interactions, fit_model
 from components.ranking.backtest import article_table, baseline_scores, ranker_scores, run_backtest
 from components.ranking.features import FEATURES, ArticleTable, FeatureReplay, LoggedLists
 from components.ranking.train import choose_device
+from components.ranking.trees import TreeEnsemble
 from components.simulator import TrafficGenerator, UserModel, World, WorldConfig
 from components.simulator.behaviour import examination
 from components.simulator.traffic import HousePolicy
@@ -280,11 +284,36 @@ def main(argv: list[str] | None = None) -> int:
             top_k["ranker"]["expected_ctr"] / top_k["oracle"]["expected_ctr"], 3
         ),
         "unseen_share": round(result.unseen_share, 3),
+        "trees": booster.num_boosted_rounds(),
+        **rank_stage_ms(booster, test.features),
         "backtest_seconds": round(seconds_backtest, 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(summary))
     return 0
+
+
+def rank_stage_ms(booster: xgb.Booster, features: np.ndarray, repeats: int = 300) -> dict[str, float]:
+    """The ranker as serving scores it (numpy over the trees' JSON, no xgboost): 300
+    candidates per call, p50 and p99 over `repeats` calls; checked against xgboost's margins."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ranker.json"
+        booster.save_model(str(path))
+        trees = TreeEnsemble.load(path)
+    rows = features[:300].copy()
+    rows[:, FEATURES.index("position")] = 0.0
+    reference = booster.predict(xgb.DMatrix(rows, feature_names=list(FEATURES)), output_margin=True)
+    if not np.allclose(trees.predict_margin(rows), reference, atol=1e-5):
+        raise AssertionError("numpy tree scores differ from xgboost's")
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        trees.predict_margin(rows)
+        timings.append((time.perf_counter() - started) * 1000.0)
+    return {
+        "rank_300_p50_ms": round(float(np.percentile(timings, 50)), 3),
+        "rank_300_p99_ms": round(float(np.percentile(timings, 99)), 3),
+    }
 
 
 def top_k_readers(replay: FeatureReplay) -> int:
