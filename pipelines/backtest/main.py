@@ -1,8 +1,8 @@
 """Backtest on your own history: `./pants run pipelines/backtest/main.py [-- --date D --train-days 7]`
 
 Reads the silver events (impressions, clicks, views) of the test day `D` (default: the newest
-silver date) and the `--train-days` before it, and the article catalogue, from the lake
-(imported history or served traffic alike). Replays them in time order into point-in-time
+silver date with at least 500 impressions), the `--train-days` before it and the article
+catalogue from the lake (imported history or served traffic alike). Replays them in time order into point-in-time
 features, trains the ranker on the days before `D`, and re-ranks every list shown on `D` to a
 reader who had read something before, with each kind: the ranker, recency-popularity, random,
 newest first, clicks so far and a smoothed intraday CTR counter (6-hour half-life, no
@@ -32,6 +32,9 @@ from pipelines.cli import iso_date
 
 COLUMNS = ["type", "user_id", "article_id", "ts", "request_id", "position"]
 REPLAYED = ("impression", "click", "view")
+# The default test day is the newest with at least this many impressions (the newest partition
+# may hold only the first minutes of today).
+MIN_TEST_IMPRESSIONS = 500
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,6 +61,15 @@ def load_events(store: LakeStore, test_day: str, train_days: int) -> list[dict[s
     return frame.to_dict("records")
 
 
+def default_test_day(store: LakeStore, dates: list[str]) -> str:
+    """The newest date with enough impressions to judge on (the newest date if none has)."""
+    for dt in reversed(dates):
+        frame, _ = load_silver_frame(store, [dt], ["type"])
+        if int((frame["type"] == "impression").sum()) >= MIN_TEST_IMPRESSIONS:
+            return dt
+    return dates[-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console(stderr=True)
@@ -70,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not dates:
         console.print(f"[red]no silver partitions in the lake at {store.uri('')}: build silver first")
         return 2
-    test_day = args.date or dates[-1]
+    test_day = args.date or default_test_day(store, dates)
     if test_day not in dates:
         console.print(f"[red]--date: no silver partition for {test_day} (newest: {dates[-1]})")
         return 2
@@ -88,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             events, table, test_start=test_start, train_days=args.train_days, seed=args.seed, device=device
         )
     except ValueError as exc:
-        console.print(f"[red]{exc}")
+        console.print(f"[red]test day {test_day}: {exc} (choose another with --date)")
         return 2
     models = result.models()
     view = Table(

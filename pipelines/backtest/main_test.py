@@ -2,14 +2,17 @@
 simulated traffic the way production builds them."""
 
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from components.lake import LakeStore
-from components.simulator import WorldConfig
-from components.testing.silver_lake import build_simulated_lake
+from components.lake.silver import read_silver
+from components.simulator import DayTraffic, WorldConfig
+from components.testing.silver_lake import build_simulated_lake, land_day
 from pipelines.backtest.main import main
 
 
@@ -39,11 +42,50 @@ def test_backtest_on_the_lakes_history(
     assert models["ranker"]["auc"] > models["popularity"]["auc"]
     assert 0.0 < summary["unseen_share"] < 1.0 and summary["unknown_articles"] == 0
 
+    # a newer partition with only a few impressions (today's first minutes) is not the default
+    last = [e for e in silver_events(store, dates[-1]) if e["type"] == "impression"][:20]
+    later = datetime.fromisoformat(dates[-1]).date() + timedelta(days=1)
+    shifted = [
+        {**e, "event_id": str(uuid.uuid4()), "ts": f"{later.isoformat()}T{str(e['ts'])[11:]}"} for e in last
+    ]
+    land_day(store, DayTraffic(later, shifted, 1, 0), first_offset=10_000_000)
+    assert main(["--train-days", "3", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["backtest"] == dates[-1]
+    assert main(["--date", later.isoformat(), "--device", "cpu"]) == 2
+    assert f"test day {later.isoformat()}: " in capsys.readouterr().err
+
     # a day without silver, or too few days, is a one-line error naming the option
     assert main(["--date", "2020-01-01"]) == 2
     assert "--date: no silver partition for 2020-01-01" in capsys.readouterr().err
     assert main(["--train-days", "0"]) == 2
     assert "--train-days: must be at least 1" in capsys.readouterr().err
+
+
+def silver_events(store: LakeStore, dt: str) -> list[dict[str, Any]]:
+    """A silver day's events as events.v1 documents (what the collector would have sent)."""
+    rows = (
+        read_silver(store, dt)
+        .select(
+            [
+                "event_id",
+                "type",
+                "user_id",
+                "article_id",
+                "ts",
+                "request_id",
+                "position",
+                "propensity",
+                "model_version",
+            ]
+        )
+        .to_pylist()
+    )
+    out = []
+    for row in rows:
+        doc = {k: v for k, v in row.items() if v is not None}
+        doc["ts"] = row["ts"].isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        out.append(doc)
+    return out
 
 
 def test_an_empty_lake_is_a_clear_error(
