@@ -15,24 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from components.content.fit import fit_content
 from components.evaluation.news import compare
-from components.events.time import parse_timestamp
-from components.ranking.features import FEATURES, ArticleTable, FeatureReplay, LoggedLists
+from components.ranking.features import FEATURES, ArticleTable, FeatureReplay, LoggedLists, epoch_seconds
 from components.ranking.train import RankerParams, train_ranker
 
 NEWS_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
 POPULARITY_HALF_LIFE_H = 6.0
 ExtraScores = Callable[[LoggedLists], Mapping[str, np.ndarray]]
-
-
-def _epoch(value: Any) -> float:
-    return value.timestamp() if isinstance(value, datetime) else parse_timestamp(value).timestamp()
 
 
 def article_table(articles: Sequence[Mapping[str, Any]], *, fit_before: float, dim: int = 32) -> ArticleTable:
@@ -41,7 +35,7 @@ def article_table(articles: Sequence[Mapping[str, Any]], *, fit_before: float, d
     all of them (as the flow fits it and serving applies it to new ones)."""
     if not articles:
         raise ValueError("articles: the catalogue is empty")
-    published = np.array([_epoch(a["published_at"]) for a in articles])
+    published = np.array([epoch_seconds(a["published_at"]) for a in articles])
     sections = sorted({str(a["section"]) for a in articles})
     known = [a for a, p in zip(articles, published, strict=True) if p < fit_before]
     try:
@@ -60,7 +54,7 @@ def article_table(articles: Sequence[Mapping[str, Any]], *, fit_before: float, d
 def prior_ctr(events: Iterable[Mapping[str, Any]], before: float) -> float:
     impressions = clicks = 0
     for event in events:
-        if _epoch(event["ts"]) >= before:
+        if epoch_seconds(event["ts"]) >= before:
             continue
         impressions += event["type"] == "impression"
         clicks += event["type"] == "click"
@@ -76,7 +70,7 @@ def popularity_scores(
     for event in events:
         if event["type"] != "click":
             continue
-        at = _epoch(event["ts"])
+        at = epoch_seconds(event["ts"])
         row = table.index.get(str(event["article_id"]))
         if at < before and row is not None:
             score[row] += np.exp2(-(before - at) / 3_600.0 / POPULARITY_HALF_LIFE_H)

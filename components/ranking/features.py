@@ -53,6 +53,11 @@ FEATURES: tuple[str, ...] = (
 _READ_TYPES = frozenset({"click", "view"})
 
 
+def epoch_seconds(value: Any) -> float:
+    """An event time (aware datetime, as silver holds it, or ISO 8601 text) in epoch seconds."""
+    return value.timestamp() if isinstance(value, datetime) else parse_timestamp(value).timestamp()
+
+
 class DecayedCounts:
     """Per article (a row index), a count decayed by whole hours since it last changed."""
 
@@ -234,8 +239,7 @@ class FeatureReplay:
         if row is None:
             self.unknown_articles += 1
             return
-        stamp = event["ts"]
-        ts = stamp.timestamp() if isinstance(stamp, datetime) else parse_timestamp(stamp).timestamp()
+        ts = epoch_seconds(event["ts"])
         if kind == "impression":
             self._pending.append(
                 (str(event["request_id"]), str(event["user_id"]), row, ts, int(event["position"]))

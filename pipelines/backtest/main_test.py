@@ -23,7 +23,11 @@ def test_backtest_on_the_lakes_history(
     dates = build_simulated_lake(
         store,
         WorldConfig(
-            seed=4, start=datetime(2026, 11, 10, tzinfo=UTC), days=4, users=1_500, articles_per_day=60
+            seed=4,
+            start=datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=6),
+            days=4,
+            users=1_500,
+            articles_per_day=60,
         ),
     )
     monkeypatch.setenv("RECO_HOME", str(tmp_path / "reco"))
