@@ -8,10 +8,16 @@ the newest under-exposed articles (explore). Everything runs as in production, o
 - the feedback consumer (services/feedback) turns the stream into exposure and click counts
   and recent reads in Redis, which the service reads (posteriors, exclusions);
 - the ingestor (services/ingestor) lands the stream in the bronze lake;
-- every simulated midnight: silver, features (Feast, materialized into Redis), an ALS model
-  trained on the last `--train-days` days, registered in MLflow and made champion; the
-  service hot-reloads it.
+- every simulated midnight: silver, features (Feast, materialized into Redis), a model of
+  `--model`'s kind (ALS by default) trained on the last `--train-days` days, registered in
+  MLflow and made champion; the service hot-reloads it.
 A few warm-up days of the platform's house ranking give the first model its data.
+
+Reference arms: a `--reference-share` of the readers (by a hash of seed and reader, split evenly
+between the `--references`) is served in process by the simulator's truth-knowing policies,
+`oracle` (each reader's true click probability) and `popfresh` (true appeal and freshness, no
+personalisation), in the same run and world. The service is never asked for these readers and
+their events never reach Kafka: the platform neither trains on nor counts them.
 
 Measured per arm over the loop days: CTR, coverage (share of the articles live during the
 loop that were ever served), mean hours until an article published during the loop got its
@@ -20,8 +26,10 @@ end: a lower bound, and `*_new_reached_share` says how many did). Off-policy: th
 estimate of the exploring arm's CTR from both arms' logged impressions, replayed from Kafka.
 
 Last line, one JSON object with greedy_ctr, explore_ctr, greedy_coverage, explore_coverage,
-greedy_new_exposure_h, explore_new_exposure_h, snips_explore_ctr, checks and details. Exit
-code 1 if a check fails.
+greedy_new_exposure_h, explore_new_exposure_h, snips_explore_ctr, oracle_ctr, popfresh_ctr,
+greedy_share_of_oracle (greedy CTR / oracle CTR), popfresh_ratio (greedy CTR / popfresh CTR),
+champion_kind (the kind of the last champion), checks and details (a reference that is not
+served reports null). Exit code 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -57,13 +65,12 @@ from components.lake import LakeStore
 from components.lake.catalog import upsert_articles
 from components.lake.silver import bronze_dates, build_silver
 from components.names import ARMS, CHAMPION, EXPLORE, GREEDY
-from components.registry.gate import set_champion
-from components.registry.publish import publish
-from components.registry.tracking import configure
+from components.registry.tracking import configure, version_by_alias
 from components.runtime import ServiceProcess, TansuBroker, committed_total, free_port, wait_ready
 from components.simulator import TrafficGenerator, World, WorldConfig
 from components.simulator.behaviour import UserModel
 from components.simulator.closed_loop import ClosedLoop, ShownList
+from components.simulator.traffic import REFERENCE_POLICIES, RankingPolicy, reference_policy
 from components.streaming import EventProducer, ensure_topics
 from components.streaming.replay import read_events
 from components.testing.services import mlflow_store
@@ -72,8 +79,42 @@ from components.training.pipeline import train_and_register
 from components.training.train import Candidate
 
 PARTITIONS = 4
-MODEL = Candidate("als", {"factors": 32, "regularization": 5.0})
+# The model each midnight trains, by kind (`--model`): its default parameters.
+MODEL_PARAMS: dict[str, dict[str, Any]] = {
+    "popularity": {"half_life_hours": 6.0},
+    "als": {"factors": 32, "regularization": 5.0},
+    "ranker": {},
+}
+SWEEP = "sweep"  # every kind of MODEL_PARAMS competes; the gate decides
 THRESHOLD = 100
+FLUSH_EVENTS = 200
+
+
+def model_candidates(kind: str) -> list[Candidate]:
+    if kind == SWEEP:
+        return [Candidate(k, dict(params)) for k, params in MODEL_PARAMS.items()]
+    params = MODEL_PARAMS.get(kind)
+    if params is None:
+        raise ValueError(f"model: unknown kind {kind!r} (known: {', '.join([*sorted(MODEL_PARAMS), SWEEP])})")
+    return [Candidate(kind, dict(params))]
+
+
+def reference_names(text: str) -> list[str]:
+    """`--references`: comma-separated names of the simulator's reference policies."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(REFERENCE_POLICIES))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown reference policies {unknown} (known: {', '.join(sorted(REFERENCE_POLICIES))})"
+        )
+    return sorted(set(names))
+
+
+def share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not in [0, 1)")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -87,6 +128,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--explore-share", type=float, default=0.5)
     p.add_argument("--policy", choices=sorted(POLICIES), default="thompson")
     p.add_argument("--slots", type=int, default=2)
+    p.add_argument(
+        "--model",
+        choices=[*sorted(MODEL_PARAMS), SWEEP],
+        default=SWEEP,
+        help="the kind of model each midnight trains (sweep: all of them compete, the gate decides)",
+    )
+    p.add_argument(
+        "--reference-share",
+        type=share,
+        default=0.2,
+        help="share of readers served in process by the reference policies, split evenly (0: none)",
+    )
+    p.add_argument(
+        "--references",
+        type=reference_names,
+        default="oracle,popfresh",
+        help=f"comma-separated reference policies (of {', '.join(sorted(REFERENCE_POLICIES))})",
+    )
     p.add_argument("--concurrency", type=int, default=8, help="sessions in flight")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--keep", action="store_true", help="keep the temporary home and Redis keys")
@@ -109,6 +168,7 @@ def build_settings(args: argparse.Namespace, home: Path, broker: TansuBroker) ->
             "poll_interval_s": 0.5,
             "item_refresh_s": 2.0,
             "catalogue_refresh_s": 2.0,
+            "intraday_refresh_s": 0.2,
             # Every process of the platform shares two cores here: a 50 ms Redis budget would
             # time out under the retrain's load and serve cold-start lists (degraded mode).
             "redis_timeout_ms": 1_000.0,
@@ -125,14 +185,18 @@ def build_settings(args: argparse.Namespace, home: Path, broker: TansuBroker) ->
 class Pipeline:
     """The platform side: the stream's producers and consumers, the daily retrain."""
 
-    def __init__(self, settings: Settings, console: Console):
+    def __init__(self, settings: Settings, console: Console, candidates: list[Candidate]):
         self.settings = settings
         self.console = console
+        self.candidates = candidates
         self.store = LakeStore.from_settings(settings.lake)
         self.producer = EventProducer(settings.kafka)
         self.produced = 0
         self.silvered: set[str] = set()
         self.versions: list[str] = []
+        self.kinds: list[str] = []  # the kind of each day's champion, in order
+        self.kind_of: dict[str, str] = {}  # registered version -> kind
+        self.gate: list[str] = []  # each day's gate decision
 
     async def send(self, events: list[dict[str, Any]]) -> None:
         records = [(str(e["user_id"]).encode(), orjson.dumps(e)) for e in events]
@@ -156,7 +220,9 @@ class Pipeline:
             await asyncio.sleep(0.3)
 
     def retrain(self, train_days: int, label: str) -> str:
-        """Silver for the dates that got new bronze, features, a model on the window: champion."""
+        """Silver for the dates that got new bronze, features, the candidates on the window; the
+        best is registered and the quality gate decides whether it becomes champion (as the
+        daily flow does). Returns the champion's version."""
         dates = bronze_dates(self.store)
         for dt in dates:
             if dt not in self.silvered or dt in dates[-2:]:  # rebuilt: late events land there
@@ -167,18 +233,22 @@ class Pipeline:
         outcome = train_and_register(
             self.settings,
             self.store,
-            [MODEL],
+            self.candidates,
             dates=window,
             seed=42,
             flow_run_id=f"closed-loop/{label}",
-            run_gate=False,
-        )
-        version = outcome.logged.version
-        if version is None:
-            raise RuntimeError(f"training on {window} registered no model version")
-        set_champion(self.settings.mlflow.model_name, version)
-        publish(self.settings)
+        )  # the gate runs and publishes the aliases
+        if outcome.logged.version is not None:
+            self.kind_of[outcome.logged.version] = outcome.best.candidate.kind
+        decision = outcome.decision
+        self.gate.append(f"{label}: v{outcome.logged.version} {outcome.best.candidate.name}: "
+                         f"{decision.reason if decision else 'no decision'}")  # fmt: skip
+        champion = version_by_alias(self.settings.mlflow.model_name, CHAMPION)
+        if champion is None:
+            raise RuntimeError(f"the gate promoted no model on {window}: {self.gate[-1]}")
+        version = str(champion.version)
         self.versions.append(version)
+        self.kinds.append(self.kind_of.get(version, "?"))
         return version
 
 
@@ -268,7 +338,7 @@ async def run(
     world = World.build(config)
     model = UserModel(world)
     generator = TrafficGenerator(world, model)
-    pipeline = Pipeline(settings, console)
+    pipeline = Pipeline(settings, console, model_candidates(args.model))
     upsert_articles(pipeline.store, world.catalogue.articles(now=config.end))
     configure(settings.mlflow)
     await pipeline.producer.start()
@@ -288,7 +358,23 @@ async def run(
     procs.append(service)
     ranker = ServiceRanker(f"http://127.0.0.1:{settings.serving.port}")
     await wait_ready(f"http://127.0.0.1:{settings.serving.port}/readyz", timeout_s=120)
-    loop = ClosedLoop(generator, ranker, pipeline.send, concurrency=args.concurrency, threshold=THRESHOLD)
+    # Served in process from the simulator's truth, with the loop's own world and user model.
+    references: dict[str, RankingPolicy] = {
+        name: reference_policy(name, world, model) for name in args.references
+    }
+    loop = ClosedLoop(
+        generator,
+        ranker,
+        pipeline.send,
+        concurrency=args.concurrency,
+        threshold=THRESHOLD,
+        # The readers' events reach Kafka in small batches: a simulated hour passes in about a
+        # second here, so a batch of 2,000 events held clicks and reads back for one or two
+        # simulated hours (a page sends them within seconds), and the intraday signals with them.
+        flush_events=FLUSH_EVENTS,
+        references=references if args.reference_share > 0 else None,
+        reference_share=args.reference_share,
+    )
     loop_start = config.start.timestamp() + args.warmup_days * 86_400
     loop_end = loop_start + args.days * 86_400
     columns = (
@@ -341,6 +427,19 @@ async def run(
     cat = world.catalogue
     live_during = int(np.count_nonzero((cat.published_at < loop_end) & (cat.expires_at > loop_start)))
     greedy, explore = loop.arms[GREEDY], loop.arms[EXPLORE]
+    # The service's arms (greedy, explore): what it served and logged; the reference arms are
+    # neither asked of it nor in Kafka.
+    service_arms = {name: t for name, t in loop.arms.items() if name not in loop.references}
+    served = greedy.impressions + explore.impressions
+
+    def arm_ctr(name: str) -> float | None:  # None: the arm was not served
+        tally = loop.arms.get(name)
+        return round(tally.ctr, 5) if tally is not None and tally.impressions else None
+
+    def greedy_over(name: str) -> float | None:
+        tally = loop.arms.get(name)
+        return round(greedy.ctr / tally.ctr, 4) if tally is not None and tally.ctr > 0 else None
+
     g_hours, g_share, n_new = exposure_hours(world, greedy.reached, loop_start, loop_end)
     e_hours, e_share, _ = exposure_hours(world, explore.reached, loop_start, loop_end)
     result: dict[str, Any] = {
@@ -351,6 +450,11 @@ async def run(
         "greedy_new_exposure_h": round(g_hours, 2),
         "explore_new_exposure_h": round(e_hours, 2),
         "snips_explore_ctr": round(snips_estimate.value, 5),
+        "oracle_ctr": arm_ctr("oracle"),
+        "popfresh_ctr": arm_ctr("popfresh"),
+        "greedy_share_of_oracle": greedy_over("oracle"),
+        "popfresh_ratio": greedy_over("popfresh"),
+        "champion_kind": pipeline.kinds[-1],
         "ctr_ratio": round(explore.ctr / greedy.ctr, 4),
         "snips_error": round(abs(snips_estimate.value - explore.ctr) / explore.ctr, 4),
         "greedy_new_reached_share": round(g_share, 4),
@@ -362,11 +466,18 @@ async def run(
         "ips_explore_ctr": round(ips_estimate.value, 5),
         "logged_explore_ctr": round(float(explore_logged.clicked.mean()), 5),
         "explore_vs_greedy": comparison[EXPLORE].as_dict(),
-        "impressions": {"served": greedy.impressions + explore.impressions, "sent_by_service": served_impressions,
-                        "logged_in_loop": len(logged), "orphan_clicks": logged.orphan_clicks, "malformed": malformed},
+        "impressions": {"served": served, "sent_by_service": served_impressions,
+                        "logged_in_loop": len(logged), "orphan_clicks": logged.orphan_clicks, "malformed": malformed,
+                        "served_by_references": sum(loop.arms[n].impressions for n in loop.references if n in loop.arms),
+                        "reference_events_withheld": loop.events_withheld},
         "arms": {name: {"users": len(t.users), "lists": t.lists, "impressions": t.impressions, "clicks": t.clicks}
                  for name, t in sorted(loop.arms.items())},
         "requests": ranker.requests,
+        "reference_share": loop.reference_share,
+        "references": sorted(loop.references),
+        "model": {"kind": args.model, "candidates": [c.name for c in pipeline.candidates]},
+        "gate": pipeline.gate,
+        "champion_kinds": pipeline.kinds,
         "fallbacks": fallbacks,
         "model_versions": pipeline.versions,
         "days": args.days,
@@ -380,13 +491,18 @@ async def run(
         "new_exposure_faster": result["explore_new_exposure_h"] < result["greedy_new_exposure_h"],
         "explore_ctr_at_least_95pct": result["ctr_ratio"] >= 0.95,
         "snips_within_10pct": result["snips_error"] <= 0.10,
-        "every_impression_logged": len(logged) == greedy.impressions + explore.impressions,
+        "every_impression_logged": len(logged) == served,
+        # Every list the service served was asked of it; none of the reference readers' were.
+        "references_kept_from_service": ranker.requests == sum(t.lists for t in service_arms.values()),
     }
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.reference_share > 0 and not args.references:
+        p.error("--reference-share > 0 needs at least one of --references")
     console = Console(stderr=True)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     home = Path(tempfile.mkdtemp(prefix="reco-closed-loop-"))

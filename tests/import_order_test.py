@@ -46,18 +46,21 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "exploration",
         "health",
         "logs",
-        "models",
         "online",
         "validation",
     ),
+    # The learned ranker's numpy parts (point-in-time features, intraday signals, candidate
+    # sources, tree scoring) and its training; built on the article vectors and the evaluator.
+    ("ranking",),
+    # Recommendation models behind one interface (the ranker kind scores with `ranking`).
+    ("models",),
     # Kafka clients.
     ("streaming",),
     # Built on Kafka: the lake (bronze/silver), intake, feedback state, local runtime, simulator.
     ("feedback", "intake", "lake", "runtime", "simulator"),
     # Built on the lake, the models and the runtime: features, registry, orchestration, the
-    # bulk importer (bronze, silver, the catalogue), and the learned ranker (its point-in-time
-    # features over events and article vectors, training, numpy scoring).
-    ("features", "importer", "orchestration", "ranking", "registry"),
+    # bulk importer (bronze, silver, the catalogue).
+    ("features", "importer", "orchestration", "registry"),
     # Drift monitoring (reads features, registry; starts retrains); erasure (tombstones in the
     # lake, the reader's Redis and Feast online rows, the lake rewritten without them).
     ("erasure", "monitoring"),

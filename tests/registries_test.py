@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import fields
 from typing import Any, get_args
 
 from components.config.settings import ExplorationSettings, FeaturesSettings, code_defaults
@@ -13,6 +14,10 @@ from components.exploration import POLICIES, ExposureStats, make_policy
 from components.models.fit import DEFAULT_PARAMS, FITTERS
 from components.models.kinds import KINDS
 from components.online.reader import ONLINE_STORES
+from components.ranking.candidates import CANDIDATE_SOURCES, DEFAULT_SOURCES
+from components.ranking.train import RankerParams
+from components.training.ranker import DEFAULTS as RANKER_DEFAULTS
+from components.training.ranker import KIND as RANKER
 from pipelines.daily.flow import DEFAULT_GRID
 
 
@@ -21,9 +26,13 @@ def _choices(model: Any, field: str) -> set[str]:
 
 
 def test_model_kinds_fitters_and_defaults_name_the_same_kinds() -> None:
-    assert set(KINDS) == set(FITTERS) == set(DEFAULT_PARAMS)
+    # The ranker learns from impressions (components/training/ranker.py), the others from an
+    # interaction matrix (FITTERS).
+    assert set(KINDS) == set(FITTERS) | {RANKER} and RANKER not in FITTERS
+    assert set(FITTERS) == set(DEFAULT_PARAMS)
     assert all(cls.kind == kind for kind, cls in KINDS.items())
-    assert set(json.loads(json.dumps(DEFAULT_GRID))) <= set(FITTERS)
+    assert set(json.loads(json.dumps(DEFAULT_GRID))) <= set(KINDS)
+    assert set(RANKER_DEFAULTS) == {f.name for f in fields(RankerParams)} | {"device", "train_days"}
     for kind, fit in FITTERS.items():
         assert list(inspect.signature(fit).parameters) == ["data", "params", "seed"], kind
 
@@ -43,3 +52,8 @@ def test_online_stores_are_what_the_settings_can_choose() -> None:
     assert _choices(FeaturesSettings, "online_store") == set(ONLINE_STORES)
     assert code_defaults().features.online_store in ONLINE_STORES
     assert all(cls.name == name for name, cls in ONLINE_STORES.items())
+
+
+def test_candidate_sources_by_name() -> None:
+    assert set(DEFAULT_SOURCES) <= set(CANDIDATE_SOURCES)
+    assert all(callable(source) for source in CANDIDATE_SOURCES.values())

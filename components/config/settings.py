@@ -484,6 +484,13 @@ class ServingSettings(_Section):
     catalogue_refresh_s: float = Field(
         default=60.0, gt=0, description="Seconds between background refreshes of the catalogue (expiry)."
     )
+    intraday_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between reads of the articles' hourly impression and click counts (the "
+        "feedback consumer's buckets in Redis) that a learned ranker champion scores with; read only "
+        "while a ranker is loaded.",
+    )
     redis_timeout_ms: float = Field(
         default=50.0,
         gt=0,

@@ -174,18 +174,30 @@ class FeedbackWriter:
         return stats
 
 
+def read_buckets(
+    client: Redis, prefix: str, hours: Sequence[int]
+) -> dict[int, dict[str, tuple[float, float]]]:
+    """The hourly buckets of `hours` (event hours since the epoch): article -> (impressions, clicks)."""
+    with client.pipeline(transaction=False) as pipe:
+        for hour in hours:
+            pipe.hgetall(feedback_bucket_key(prefix, hour))
+        raw: list[dict[bytes, bytes]] = pipe.execute()
+    out: dict[int, dict[str, tuple[float, float]]] = {}
+    for hour, bucket in zip(hours, raw, strict=True):
+        counts: dict[str, list[float]] = {}
+        for name, value in bucket.items():
+            pair = counts.setdefault(name[2:].decode(), [0.0, 0.0])
+            pair[0 if name[:2] == _IMPRESSION_FIELD else 1] += float(value)
+        out[hour] = {a: (c[0], c[1]) for a, c in counts.items()}
+    return out
+
+
 def read_exposure(client: Redis, prefix: str, now_s: float, window_h: int) -> dict[str, tuple[float, float]]:
     """Impressions and clicks per article over the `window_h` event-time hours up to `now_s`."""
     last = int(now_s // 3600)
-    with client.pipeline(transaction=False) as pipe:
-        for hour in range(last - window_h + 1, last + 1):
-            pipe.hgetall(feedback_bucket_key(prefix, hour))
-        buckets: list[dict[bytes, bytes]] = pipe.execute()
-    impressions: dict[str, float] = {}
-    clicks: dict[str, float] = {}
-    for bucket in buckets:
-        for name, value in bucket.items():
-            kind, article = name[:2], name[2:].decode()
-            target = impressions if kind == _IMPRESSION_FIELD else clicks
-            target[article] = target.get(article, 0.0) + float(value)
-    return {a: (impressions.get(a, 0.0), clicks.get(a, 0.0)) for a in impressions.keys() | clicks.keys()}
+    totals: dict[str, tuple[float, float]] = {}
+    for bucket in read_buckets(client, prefix, range(last - window_h + 1, last + 1)).values():
+        for article, (imps, clicks) in bucket.items():
+            old = totals.get(article, (0.0, 0.0))
+            totals[article] = (old[0] + imps, old[1] + clicks)
+    return totals

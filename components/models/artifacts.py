@@ -32,6 +32,7 @@ def save_model(
         np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types the kwargs as allow_pickle
     ids = {"users": [str(u) for u in model.user_ids], "items": [str(a) for a in model.item_ids]}
     (out / IDS).write_text(json.dumps(ids))
+    model.save_files(out)
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": model.kind,
@@ -60,11 +61,13 @@ def load_model(directory: str | os.PathLike[str]) -> Recommender:
     ids = json.loads((path / IDS).read_text())
     with np.load(path / ARRAYS, allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
-    return KINDS[kind](
+    cls = KINDS[kind]
+    return cls(
         user_ids=ids["users"],
         item_ids=ids["items"],
         seen_indptr=arrays.pop("seen_indptr"),
         seen_indices=arrays.pop("seen_indices"),
         params=meta["params"],
         **arrays,
+        **cls.load_files(path, meta),
     )

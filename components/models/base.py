@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,6 +53,14 @@ class Recommender(ABC):
     @abstractmethod
     def arrays(self) -> dict[str, np.ndarray]:
         """The learned arrays to store (besides ids and the seen matrix)."""
+
+    def save_files(self, directory: Path) -> None:  # noqa: B027 (optional: most kinds store arrays only)
+        """Files a kind stores beside the arrays (in a library's own format, never a pickle)."""
+
+    @classmethod
+    def load_files(cls, directory: Path, meta: dict[str, Any]) -> dict[str, Any]:
+        """The constructor arguments read back from what `save_files` wrote."""
+        return {}
 
     # --- shared -----------------------------------------------------------------------
     @property

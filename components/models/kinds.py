@@ -1,4 +1,5 @@
-"""The model kinds: latent factors (ALS, BPR), EASE item-item, and popularity with recency decay."""
+"""The model kinds: latent factors (ALS, BPR), EASE item-item, popularity with recency decay, and the
+learned two-stage ranker (components/models/ranker.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from components.models.base import Recommender
+from components.models.ranker import RankerModel
 
 
 class FactorModel(Recommender):
@@ -124,4 +126,6 @@ class PopularityModel(Recommender):
         return {"item_scores": self.item_scores}
 
 
-KINDS: dict[str, type[Recommender]] = {m.kind: m for m in (AlsModel, BprModel, EaseModel, PopularityModel)}
+KINDS: dict[str, type[Recommender]] = {
+    m.kind: m for m in (AlsModel, BprModel, EaseModel, PopularityModel, RankerModel)
+}

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from components.content.fit import fit_content
+from components.content.vectors import ContentModel
 from components.evaluation.news import compare
 from components.ranking.features import FEATURES, ArticleTable, FeatureReplay, LoggedLists, epoch_seconds
 from components.ranking.train import RankerParams, train_ranker
@@ -29,26 +30,37 @@ POPULARITY_HALF_LIFE_H = 6.0
 ExtraScores = Callable[[LoggedLists], Mapping[str, np.ndarray]]
 
 
-def article_table(articles: Sequence[Mapping[str, Any]], *, fit_before: float, dim: int = 32) -> ArticleTable:
-    """The catalogue (articles.v1 records or catalogue rows) as the ranker's article table.
-    The content model is fitted on the articles published before `fit_before` and applied to
-    all of them (as the flow fits it and serving applies it to new ones)."""
+def content_and_table(
+    articles: Sequence[Mapping[str, Any]], *, fit_before: float, dim: int = 32
+) -> tuple[ContentModel | None, ArticleTable]:
+    """The content model fitted on the articles published before `fit_before` (None when there
+    is too little text to fit a vocabulary: no content signal) and the catalogue (articles.v1
+    records or catalogue rows) as the ranker's article table, every article's vector from it
+    (as the flow fits it and serving applies it to new ones)."""
     if not articles:
         raise ValueError("articles: the catalogue is empty")
     published = np.array([epoch_seconds(a["published_at"]) for a in articles])
     sections = sorted({str(a["section"]) for a in articles})
     known = [a for a, p in zip(articles, published, strict=True) if p < fit_before]
+    content: ContentModel | None
     try:
-        vectors = fit_content(known, dim=dim).transform(articles)
-    except ValueError:  # too little text before the cutoff to fit a vocabulary: no content signal
-        vectors = np.zeros((len(articles), 1), dtype=np.float32)
-    return ArticleTable(
+        content = fit_content(known, dim=dim)
+        vectors = content.transform(articles)
+    except ValueError:
+        content, vectors = None, np.zeros((len(articles), 1), dtype=np.float32)
+    table = ArticleTable(
         ids=[str(a["article_id"]) for a in articles],
         section=np.array([sections.index(str(a["section"])) for a in articles], dtype=np.int64),
         published_s=published,
         vectors=vectors,
         n_sections=len(sections),
     )
+    return content, table
+
+
+def article_table(articles: Sequence[Mapping[str, Any]], *, fit_before: float, dim: int = 32) -> ArticleTable:
+    """`content_and_table`'s table."""
+    return content_and_table(articles, fit_before=fit_before, dim=dim)[1]
 
 
 def prior_ctr(events: Iterable[Mapping[str, Any]], before: float) -> float:
@@ -83,7 +95,7 @@ def baseline_scores(lists: LoggedLists, table: ArticleTable, seed: int) -> dict[
     return {
         "random": np.random.default_rng(seed).random(len(lists.article)),
         "newest": table.published_s[lists.article],
-        "clicks_so_far": lists.features[:, FEATURES.index("clicks_total")].astype(float),
+        "clicks_so_far": lists.features[:, FEATURES.index("clicks_7d")].astype(float),
         "intraday_ctr_6h": lists.features[:, FEATURES.index("ctr_6h")].astype(float),
     }
 
@@ -115,6 +127,17 @@ class Backtest:
         }
 
 
+def test_lists(logged: LoggedLists, test_start: float) -> LoggedLists:
+    """The lists every kind is judged on: shown on the test day to a reader who had read
+    something before."""
+    test = logged.select(
+        (logged.ts >= test_start) & (logged.ts < test_start + 86_400.0) & logged.known_reader
+    )
+    if not len(test.article):
+        raise ValueError("events: no impression of a returning reader on the test day")
+    return test
+
+
 def run_backtest(
     events: Sequence[Mapping[str, Any]],
     table: ArticleTable,
@@ -132,11 +155,7 @@ def run_backtest(
     replay.extend(events)
     logged = replay.result()
     train = logged.select((logged.ts < test_start) & (logged.ts >= test_start - train_days * 86_400.0))
-    test = logged.select(
-        (logged.ts >= test_start) & (logged.ts < test_start + 86_400.0) & logged.known_reader
-    )
-    if not len(test.article):
-        raise ValueError("events: no impression of a returning reader on the test day")
+    test = test_lists(logged, test_start)
     booster = train_ranker(train, params or RankerParams(seed=seed), device=device)
     scores = {
         "ranker": ranker_scores(booster, test),

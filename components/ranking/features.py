@@ -11,7 +11,8 @@ Per (reader, article, request time) the ranker sees:
   feedback consumer writes to Redis): for each half-life in HALF_LIVES_H, decayed impressions,
   decayed clicks and the smoothed click-through rate
   `(clicks + PRIOR_IMPRESSIONS * prior_ctr) / (impressions + PRIOR_IMPRESSIONS)`;
-- `clicks_total`: the article's clicks so far (log1p);
+- `clicks_7d`: the article's clicks in the last WINDOW_H event hours (log1p): what serving sums
+  from the hourly buckets it reads;
 - `section_affinity`: the share of the reader's recent reads in the article's section, smoothed
   towards the uniform share (a newcomer has no preference);
 - `content_similarity`: cosine between the article's content vector and the mean vector of the
@@ -38,6 +39,9 @@ from components.events.time import parse_timestamp
 
 HALF_LIVES_H: tuple[float, ...] = (1.0, 6.0)
 PRIOR_IMPRESSIONS = 20.0
+# The event hours serving reads back (the current one included): the decayed counts of older
+# hours weigh less than 2**-28 at a 6-hour half-life; `clicks_7d` counts exactly these hours.
+WINDOW_H = 168
 READS_KEPT = 50  # the reader's most recent reads the profile and affinity look at
 AFFINITY_PRIOR_READS = 2.0
 
@@ -45,7 +49,7 @@ FEATURES: tuple[str, ...] = (
     "position",
     "age_h",
     *(f"{name}_{int(hl)}h" for hl in HALF_LIVES_H for name in ("impressions", "clicks", "ctr")),
-    "clicks_total",
+    "clicks_7d",
     "section_affinity",
     "content_similarity",
     "reader_reads",
@@ -163,8 +167,9 @@ class FeatureReplay:
     then counts it. Clicks label the impression they name (request_id, position).
 
     `probes` (reader -> (earliest time, candidate rows)) ask for the features of whole
-    candidate sets: at the reader's first request at or after that time, the candidates are
-    featured from the same state as the request (for top-k evaluation over the catalogue)."""
+    candidate sets: at the reader's first request at or after that time, the candidates (those
+    published by then and not read yet) are featured from the same state as the request (for top-k evaluation
+    over the catalogue)."""
 
     def __init__(
         self,
@@ -172,15 +177,20 @@ class FeatureReplay:
         *,
         prior_ctr: float,
         probes: Mapping[str, tuple[float, np.ndarray]] | None = None,
+        featured: bool = True,
     ):
         self.table = table
+        # False: only the lists, labels and readers (every feature row zero), for judging other
+        # kinds on exactly the lists the ranker is judged on, without the cost of the features.
+        self.featured = featured
         self.prior_ctr = prior_ctr
         self._probes = dict(probes or {})
         self.probed: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
         n = len(table.ids)
         self.impressions = [DecayedCounts(n, hl) for hl in HALF_LIVES_H]
         self.clicks = [DecayedCounts(n, hl) for hl in HALF_LIVES_H]
-        self.clicks_total = np.zeros(n)
+        self.clicks_total = np.zeros(n)  # clicks in the window (see WINDOW_H)
+        self._click_hours: deque[tuple[int, int]] = deque()  # (hour, row) of the window's clicks
         self.reads: dict[str, deque[int]] = {}
         self._pending: list[tuple[str, str, int, float, int]] = []
         self._rows: list[tuple[str, str, int, float, int, bool]] = []
@@ -195,13 +205,19 @@ class FeatureReplay:
         request, user, _, ts, _ = pending[0]
         rows = np.array([p[2] for p in pending], dtype=np.int64)
         reads = list(self.reads.get(user, ()))
+        positions = np.array([p[4] for p in pending], dtype=np.float32)
         self._features.append(
-            self._featured(rows, ts, reads, np.array([p[4] for p in pending], dtype=np.float32))
+            self._featured(rows, ts, reads, positions)
+            if self.featured
+            else np.zeros((len(rows), len(FEATURES)), dtype=np.float32)
         )
         probe = self._probes.get(user)
         if probe is not None and ts >= probe[0]:
             del self._probes[user]
             candidates = probe[1]
+            # None from the future, none the reader has read.
+            candidates = candidates[self.table.published_s[candidates] <= ts]
+            candidates = candidates[~np.isin(candidates, np.asarray(reads, dtype=np.int64))]
             zeros = np.zeros(len(candidates), dtype=np.float32)
             self.probed[user] = (ts, candidates, self._featured(candidates, ts, reads, zeros))
         hour = int(ts // 3_600)
@@ -212,6 +228,9 @@ class FeatureReplay:
 
     def _featured(self, rows: np.ndarray, ts: float, reads: list[int], positions: np.ndarray) -> np.ndarray:
         hour = int(ts // 3_600)
+        clicked = self._click_hours
+        while clicked and clicked[0][0] <= hour - WINDOW_H:
+            self.clicks_total[clicked.popleft()[1]] -= 1
         return feature_matrix(
             self.table,
             rows,
@@ -250,6 +269,7 @@ class FeatureReplay:
             for counter in self.clicks:
                 counter.add(row, hour)
             self.clicks_total[row] += 1
+            self._click_hours.append((hour, row))
             if event.get("request_id") is not None and event.get("position") is not None:
                 self._clicked.add((str(event["request_id"]), int(event["position"])))
         if kind in _READ_TYPES:

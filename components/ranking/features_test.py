@@ -87,7 +87,7 @@ def test_an_impression_sees_neither_its_own_list_nor_anything_later() -> None:
     assert lists.request_id.tolist() == ["r1", "r1", "r2", "r2"]
     assert lists.clicked.tolist() == [False, True, False, False]
     f = lists.features
-    imps, clicks, total = column("impressions_1h"), column("clicks_1h"), column("clicks_total")
+    imps, clicks, total = column("impressions_1h"), column("clicks_1h"), column("clicks_7d")
     # the first list: nothing counted yet, its own impressions excluded
     assert f[0, imps] == f[1, imps] == 0.0 and f[1, clicks] == 0.0
     # the second list sees the first list's impressions and its click, in the same hour

@@ -1,10 +1,16 @@
 """The quality gate: promote the challenger to champion only when it is clearly better.
 
+The quality metric: when both runs measured it, `news_auc`: each logged list of the test day
+re-ranked by the model and judged by its clicks (components.evaluation.news), which conditions on
+what was shown; top-k NDCG@10 over the catalogue favours whatever policy served the day (clicks
+can only land on shown articles), so it only judges when a run has no logged impressions to
+re-rank (a clicks-only import). Its references: plain popularity and random, on the same lists
+(`news_popularity_auc`, `news_random_auc`) or the same split (`baseline_*_ndcg_at_10`).
+
 Rules (thresholds from `GateSettings`):
-- NDCG@10 must beat both references measured on the same split (plain popularity and random
-  items, `baseline_*_ndcg_at_10` on the challenger's run): a model that does not is never
-  promoted, the first one included;
-- NDCG@10 must beat the champion's by at least `min_ndcg_gain` (relative);
+- the metric must beat both references: a model that does not is never promoted, the first one
+  included;
+- the metric must beat the champion's by at least `min_ndcg_gain` (relative);
 - guardrails: coverage may not drop by more than `max_coverage_drop` (relative), and the p95
   recommend latency on a sample may not exceed the champion's by more than
   `max_latency_increase` (relative) plus `latency_slack_ms`.
@@ -24,10 +30,21 @@ from components.names import CANARY, CHALLENGER, CHAMPION
 from components.registry.tracking import version_by_alias, version_metrics
 
 NDCG = "ndcg_at_10"
+NEWS_AUC = "news_auc"
 COVERAGE = "coverage"
 LATENCY = "recommend_p95_ms"
 # The references a challenger must beat on its own split (components.training.train.baseline_ndcg).
 BASELINES = ("baseline_popularity_ndcg_at_10", "baseline_random_ndcg_at_10")
+# ... and on the same logged lists (components.training.news).
+NEWS_BASELINES = ("news_popularity_auc", "news_random_auc")
+
+
+def quality_metric(*runs: dict[str, float] | None) -> tuple[str, tuple[str, ...]]:
+    """The metric the runs are compared on and its references: `news_auc` when every run has
+    it, else NDCG@10."""
+    if all(run is None or NEWS_AUC in run for run in runs):
+        return NEWS_AUC, NEWS_BASELINES
+    return NDCG, BASELINES
 
 
 @dataclass(frozen=True)
@@ -69,29 +86,30 @@ def decide(
     """The decision from the two runs' metrics (pure; `apply_gate` records and acts on it).
     A run from before the references were measured has no `baseline_*` metrics: only the
     champion comparison applies to it."""
-    ndcg_c = _metric(challenger, NDCG, "challenger")
+    metric, baselines = quality_metric(challenger, champion)
+    ndcg_c = _metric(challenger, metric, "challenger")
     references = [
         Check(name, ndcg_c, challenger[name], challenger[name], ndcg_c > challenger[name])
-        for name in BASELINES
+        for name in baselines
         if name in challenger
     ]
     if champion is None:
         beaten = [c for c in references if not c.passed]
         if beaten:
             return GateDecision(
-                False, "refused: " + _reasons(beaten, policy), challenger_version, None, references
+                False, "refused: " + _reasons(beaten, policy, metric), challenger_version, None, references
             )
         return GateDecision(
             True,
-            "no champion yet: the first model that beats the references is promoted",
+            f"no champion yet: the first model that beats the references ({metric}) is promoted",
             challenger_version,
             None,
             references,
         )
     checks = list(references)
-    ndcg_p = _metric(champion, NDCG, "champion")
+    ndcg_p = _metric(champion, metric, "champion")
     need = ndcg_p * (1.0 + policy.min_ndcg_gain)
-    checks.append(Check(NDCG, ndcg_c, ndcg_p, need, ndcg_c >= need and ndcg_c > ndcg_p))
+    checks.append(Check(metric, ndcg_c, ndcg_p, need, ndcg_c >= need and ndcg_c > ndcg_p))
     cov_c, cov_p = _metric(challenger, COVERAGE, "challenger"), _metric(champion, COVERAGE, "champion")
     floor = cov_p * (1.0 - policy.max_coverage_drop)
     checks.append(Check(COVERAGE, cov_c, cov_p, floor, cov_c >= floor))
@@ -100,21 +118,24 @@ def decide(
     checks.append(Check(LATENCY, lat_c, lat_p, ceiling, lat_c <= ceiling))
     failed = [c for c in checks if not c.passed]
     if not failed:
-        reason = f"{NDCG} {ndcg_c:.4f} beats champion {ndcg_p:.4f} by >= {policy.min_ndcg_gain:.1%}; guardrails hold"
+        reason = (
+            f"{metric} {ndcg_c:.4f} beats champion {ndcg_p:.4f} by >= {policy.min_ndcg_gain:.1%}; "
+            "guardrails hold"
+        )
         return GateDecision(True, reason, challenger_version, champion_version, checks)
     return GateDecision(
-        False, "refused: " + _reasons(failed, policy), challenger_version, champion_version, checks
+        False, "refused: " + _reasons(failed, policy, metric), challenger_version, champion_version, checks
     )
 
 
-def _reasons(failed: list[Check], policy: GateSettings) -> str:
+def _reasons(failed: list[Check], policy: GateSettings, metric: str = NDCG) -> str:
     parts = []
     for c in failed:
-        if c.name in BASELINES:
-            parts.append(f"{NDCG} {c.challenger:.4f} does not beat {c.name} {c.limit:.4f}")
-        elif c.name == NDCG:
+        if c.name in BASELINES or c.name in NEWS_BASELINES:
+            parts.append(f"{metric} {c.challenger:.4f} does not beat {c.name} {c.limit:.4f}")
+        elif c.name == metric:
             parts.append(
-                f"{NDCG} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f} + {policy.min_ndcg_gain:.1%})"
+                f"{metric} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f} + {policy.min_ndcg_gain:.1%})"
             )
         elif c.name == COVERAGE:
             parts.append(f"{COVERAGE} {c.challenger:.4f} < {c.limit:.4f} (champion {c.champion:.4f})")
@@ -129,11 +150,13 @@ def apply_gate(
     challenger_version: str | None = None,
     *,
     promote_to: str = CHAMPION,
+    champion_metrics: dict[str, float] | None = None,
 ) -> GateDecision:
     """Judge the challenger (default: the `challenger` alias) against the champion and record
     the decision either way. A winner gets `promote_to`: `champion` directly, or `canary` (a
     share of live traffic first; `promote_canary` finishes the rollout). With no champion yet
-    the winner always becomes champion."""
+    the winner always becomes champion. `champion_metrics` (the champion measured on the
+    challenger's test data) replace the champion's recorded metrics of the same names."""
     if promote_to not in (CHAMPION, CANARY):
         raise ValueError(f"promote_to must be {CHAMPION!r} or {CANARY!r}, got {promote_to!r}")
     client = MlflowClient()
@@ -146,9 +169,14 @@ def apply_gate(
     champion = version_by_alias(model_name, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger_version):
         raise ValueError(f"version {challenger_version} is already the champion")
+    recorded = version_metrics(champion) if champion is not None else None
+    if recorded is not None and champion_metrics:
+        # The champion re-judged on the challenger's own test data (components/training): its
+        # recorded metrics come from another day, often lists another policy served.
+        recorded = {**recorded, **champion_metrics}
     decision = decide(
         version_metrics(challenger),
-        version_metrics(champion) if champion is not None else None,
+        recorded,
         policy,
         challenger_version=str(challenger_version),
         champion_version=str(champion.version) if champion is not None else None,

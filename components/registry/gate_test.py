@@ -79,3 +79,29 @@ def test_missing_metric_is_an_error_naming_it() -> None:
             challenger_version="2",
             champion_version="1",
         )
+
+
+NEWS = {"news_auc": 0.70, "news_popularity_auc": 0.60, "news_random_auc": 0.50}
+
+
+def test_news_auc_judges_when_both_runs_re_ranked_logged_lists() -> None:
+    # The challenger is worse at top-k NDCG (which favours the policy that served the day) but
+    # better on the logged lists: the news metric decides.
+    champion = {**CHAMPION, **NEWS}
+    better = {**CHAMPION, "ndcg_at_10": 0.10, **NEWS, "news_auc": 0.75}
+    d = decide(better, champion, POLICY, challenger_version="2", champion_version="1")
+    assert d.promoted and d.reason.startswith("news_auc 0.7500 beats champion 0.7000")
+    assert {c.name for c in d.checks} >= {"news_auc", "news_popularity_auc", "news_random_auc"}
+    # Not beating plain popularity on the same lists is a refusal, the first model included.
+    weak = {**CHAMPION, **NEWS, "news_auc": 0.60}
+    first = decide(weak, None, POLICY, challenger_version="1", champion_version=None)
+    assert not first.promoted and "news_auc 0.6000 does not beat news_popularity_auc 0.6000" in first.reason
+    # A champion measured before the news protocol: both are compared on NDCG@10.
+    legacy = decide(
+        {**CHAMPION, **NEWS, "ndcg_at_10": 0.31},
+        CHAMPION,
+        POLICY,
+        challenger_version="2",
+        champion_version="1",
+    )
+    assert legacy.promoted and legacy.reason.startswith("ndcg_at_10")

@@ -51,7 +51,7 @@ def _registry_aliases(settings: Settings) -> dict[str, str]:
     return {a: str(v) for a, v in (model.aliases or {}).items() if a in ALIASES}
 
 
-def _download(settings: Settings, version: str, into: Path) -> Path:
+def download_version(settings: Settings, version: str, into: Path) -> Path:
     """The registered version's model folder (the pyfunc keeps it as its `model` artifact)."""
     import mlflow
 
@@ -75,7 +75,7 @@ def publish_version(settings: Settings, store: LakeStore, version: str) -> Publi
         if store.exists(f"{model_prefix(known['digest'])}/{FILES}"):
             return PublishedModel(version, str(known["digest"]), str(known["kind"]))
     with tempfile.TemporaryDirectory(prefix="reco-publish-") as tmp:
-        folder = _download(settings, version, Path(tmp))
+        folder = download_version(settings, version, Path(tmp))
         files = folder_files(folder)
         digest = folder_digest(files)
         kind = str(read_meta(folder)["kind"])

@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from components.content.vectors import article_text
+
 NEVER = np.inf
 
 
@@ -43,6 +45,8 @@ class Catalogue:
     views_24h: np.ndarray  # float64, 0 without features
     ctr_24h: np.ndarray  # float64, NaN without features
     index: dict[str, int] = field(repr=False)
+    # Title, abstract and tags as one text (what the ranker's content model reads), "" without.
+    texts: np.ndarray = field(repr=False)
     # Articles by cold-start score at `ranked_at`, best first (recomputed on every refresh).
     popular_order: np.ndarray = field(repr=False)
     popular_scores: np.ndarray = field(repr=False)
@@ -65,8 +69,12 @@ class Catalogue:
         *,
         now_s: float,
         rule: PopularityRule | None = None,
+        texts: Iterable[str] | None = None,
     ) -> Catalogue:
         ids = np.asarray(list(article_ids), dtype=object)
+        text = np.asarray(list(texts) if texts is not None else [""] * len(ids), dtype=object)
+        if len(text) != len(ids):
+            raise ValueError(f"texts: {len(text)} for {len(ids)} articles")
         expires = np.asarray([NEVER if e is None else e for e in expires_s], dtype=np.float64)
         empty = np.zeros(len(ids), dtype=np.float64)
         base = cls(
@@ -77,6 +85,7 @@ class Catalogue:
             views_24h=empty,
             ctr_24h=np.full(len(ids), np.nan),
             index={str(a): i for i, a in enumerate(ids)},
+            texts=text,
             popular_order=np.arange(0, dtype=np.int64),
             popular_scores=empty[:0],
         )
@@ -94,6 +103,15 @@ class Catalogue:
             values = table.column(column).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
             return [None if v is None else v / 1e6 for v in values]
 
+        names = table.column_names
+
+        def column(name: str) -> list[Any]:
+            return table.column(name).to_pylist() if name in names else [None] * table.num_rows
+
+        texts = [
+            article_text({"title": t, "abstract": a, "tags": g or ()})
+            for t, a, g in zip(column("title"), column("abstract"), column("tags"), strict=True)
+        ]
         return cls.from_columns(
             table.column("article_id").to_pylist(),
             [s if s is not None else 0.0 for s in seconds("published_at")],
@@ -101,6 +119,7 @@ class Catalogue:
             table.column(section).to_pylist(),
             now_s=now_s,
             rule=rule,
+            texts=texts,
         )
 
     def with_item_features(

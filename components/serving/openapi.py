@@ -62,9 +62,16 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
     }
     answer = {
         "type": "object",
-        "required": ["items", "model_version", "variant", "request_id", "latency_ms", "arm"],
+        "required": ["items", "model_version", "variant", "request_id", "latency_ms", "arm", "ranked_by"],
         "properties": {
             "items": {"type": "array", "items": item},
+            "ranked_by": {
+                "type": "string",
+                "enum": ["ranker", "cf", "popular"],
+                "description": "What ranked the list: the learned ranker, a collaborative model, or the "
+                "popular list (cold start, no model, or a ranker that failed). Item reasons name the "
+                "ranker's candidate source (content, sections, trending, popular).",
+            },
             "model_version": {"type": "string"},
             "variant": {"type": "string"},
             "request_id": {"type": "string"},

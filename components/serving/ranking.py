@@ -1,9 +1,16 @@
 """One request's ranking: the model for readers it can score, popular-and-fresh articles for
 the rest (cold start) and to fill a short list; never an excluded, recently read, unpublished
-or expired article."""
+or expired article.
+
+A learned ranker (components/models/ranker.py) ranks every reader: its candidate sources
+propose live articles, its trees score them with the reader's recent reads, the article vectors
+and the intraday signals read from Redis (`Intraday`); each item's reason is the source that
+proposed it. Every answer says what ranked it (`ranked_by`): the ranker, a collaborative model
+("cf"), or the popular list ("popular": cold start, no model, or a ranker that failed)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +18,15 @@ from typing import Any
 import numpy as np
 
 from components.models.base import Recommender
+from components.models.ranker import ArticleRows, RankerModel
+from components.ranking.intraday import Intraday
 from components.serving.catalogue import Catalogue
 
+log = logging.getLogger("reco.serving")
+
 PERSONALIZED, POPULAR = "personalized", "popular"
+# What ranked a response (`ranked_by`): the fallback order is ranker, then cf, then popular.
+RANKER, CF = "ranker", "cf"
 
 
 @dataclass(frozen=True)
@@ -26,16 +39,30 @@ class ServingModel:
     recommender: Recommender
     catalogue_rows: np.ndarray
     catalogue: Catalogue
+    # The ranker's view of the catalogue (section indices, article vectors); None for other kinds.
+    articles: ArticleRows | None = None
     _allowed: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def bind(cls, alias: str, version: str, recommender: Recommender, catalogue: Catalogue) -> ServingModel:
-        return cls(alias, version, recommender, catalogue.rows_for(recommender.item_ids), catalogue)
+        articles = None
+        if isinstance(recommender, RankerModel):
+            articles = recommender.article_rows(
+                catalogue.article_ids, catalogue.category, catalogue.published_s, catalogue.texts
+            )
+            recommender.forget_vectors(set(catalogue.index))
+        return cls(alias, version, recommender, catalogue.rows_for(recommender.item_ids), catalogue, articles)
 
     def rebind(self, catalogue: Catalogue) -> ServingModel:
         if catalogue.index is self.catalogue.index:  # same articles, new numbers: rows still hold
-            return ServingModel(self.alias, self.version, self.recommender, self.catalogue_rows, catalogue)
+            return ServingModel(
+                self.alias, self.version, self.recommender, self.catalogue_rows, catalogue, self.articles
+            )
         return ServingModel.bind(self.alias, self.version, self.recommender, catalogue)
+
+    @property
+    def is_ranker(self) -> bool:
+        return self.articles is not None
 
     @property
     def reason(self) -> str:
@@ -58,7 +85,10 @@ class ServingModel:
 
     def can_score(self, user_id: str, has_features: bool, recent: Sequence[str]) -> bool:
         """A reader the model knows and whose features exist, or anyone with recent reads the
-        model knows (folded in). Feature-less readers get the cold-start list, as designed."""
+        model knows (folded in). Feature-less readers get the cold-start list, as designed.
+        The ranker scores anyone (a newcomer from the articles' own signals)."""
+        if self.is_ranker:
+            return True
         if user_id in self.recommender.user_index and has_features:
             return True
         return any(a in self.recommender.item_index for a in recent)
@@ -70,6 +100,8 @@ class Ranked:
     scores: list[float]
     reasons: list[str]
     cold_start: bool
+    ranked_by: str = POPULAR
+    candidates: int = 0  # how many the ranker scored
 
 
 def rank(
@@ -82,6 +114,7 @@ def rank(
     recent: Sequence[str],
     has_features: bool,
     now_s: float,
+    intraday: Intraday | None = None,
 ) -> Ranked:
     banned = set(exclude)
     banned.update(recent)
@@ -89,13 +122,26 @@ def rank(
     scores: list[float] = []
     reasons: list[str] = []
     cold_start = model is None or not model.can_score(user_id, has_features, recent)
-    if model is not None and not cold_start:
+    ranked_by = POPULAR
+    candidates = 0
+    if model is not None and model.is_ranker:
+        try:
+            candidates = _ranked_by_ranker(
+                model, catalogue, k, banned, recent, now_s, intraday, ids, scores, reasons
+            )
+            ranked_by = RANKER
+        except Exception:  # a broken model must not fail the request: the popular list serves
+            log.exception("ranker version %s failed; serving the popular list", model.version)
+            del ids[:], scores[:], reasons[:]
+            cold_start = True
+    elif model is not None and not cold_start:
         found, found_scores = model.recommender.recommend(
             user_id, k, exclude=list(banned), recent=recent, allowed=model.allowed(now_s)
         )
         ids.extend(found)
         scores.extend(float(s) for s in found_scores)
         reasons.extend([model.reason] * len(found))
+        ranked_by = CF if model.reason == PERSONALIZED else POPULAR
     if len(ids) < k:
         # Cold start, or the model ran out of live unseen articles: fill with popular ones,
         # never one the reader read in the model's training window either.
@@ -106,4 +152,40 @@ def rank(
         ids.extend(fill)
         scores.extend(fill_scores)
         reasons.extend([POPULAR] * len(fill))
-    return Ranked(ids, scores, reasons, cold_start)
+    return Ranked(ids, scores, reasons, cold_start, ranked_by, candidates)
+
+
+def _ranked_by_ranker(
+    model: ServingModel,
+    catalogue: Catalogue,
+    k: int,
+    banned: set[str],
+    recent: Sequence[str],
+    now_s: float,
+    intraday: Intraday | None,
+    ids: list[str],
+    scores: list[float],
+    reasons: list[str],
+) -> int:
+    """The ranker's top k into ids/scores/reasons; returns how many candidates it scored."""
+    ranker = model.recommender
+    assert isinstance(ranker, RankerModel) and model.articles is not None
+    index = catalogue.index
+    allowed = catalogue.live(now_s)
+    blocked = [row for row in (index.get(a) for a in banned) if row is not None]
+    if blocked:
+        allowed[blocked] = False
+    reads = np.fromiter((index[a] for a in recent if a in index), dtype=np.int64)
+    ranked = ranker.rank(
+        model.articles,
+        allowed=allowed,
+        popular_order=catalogue.popular_order,
+        reads=reads,
+        intraday=intraday.rows_of(catalogue.article_ids) if intraday is not None else None,
+        now_s=now_s,
+        k=k,
+    )
+    ids.extend(str(a) for a in catalogue.article_ids[ranked.rows])
+    scores.extend(float(s) for s in ranked.scores)
+    reasons.extend(ranked.sources)
+    return ranked.candidates

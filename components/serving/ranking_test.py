@@ -134,3 +134,27 @@ def test_canary_split_is_stable_per_user_and_close_to_the_share() -> None:
     assert all(w == CANARY for f, w in zip(first, wider, strict=True) if f == CANARY)
     assert {variant_for(u, 0.5, has_canary=False) for u in users} == {CHAMPION}
     assert bucket("user-1") != bucket("user-1", salt="explore")
+
+
+def test_every_answer_says_what_ranked_it() -> None:
+    cat = catalogue()
+    ease = ServingModel.bind(CHAMPION, "1", ease_model(), cat)
+    personal = rank(ease, cat, "u2", 3, exclude=[], recent=[], has_features=True, now_s=NOW)
+    assert personal.ranked_by == "cf" and not personal.cold_start
+    newcomer = rank(ease, cat, "stranger", 3, exclude=[], recent=[], has_features=False, now_s=NOW)
+    assert newcomer.ranked_by == POPULAR and newcomer.cold_start
+    nothing = rank(None, cat, "u2", 3, exclude=[], recent=[], has_features=True, now_s=NOW)
+    assert nothing.ranked_by == POPULAR
+    popularity = PopularityModel(
+        user_ids=["u1"],
+        item_ids=["a1", "a2"],
+        seen_indptr=np.array([0, 0]),
+        seen_indices=np.array([], dtype=np.int32),
+        params={},
+        item_scores=np.array([1.0, 2.0], dtype=np.float32),
+    )
+    same_for_all = rank(
+        ServingModel.bind(CHAMPION, "2", popularity, cat), cat, "u1", 2, exclude=[], recent=[],
+        has_features=True, now_s=NOW,
+    )  # fmt: skip
+    assert same_for_all.ranked_by == POPULAR and set(same_for_all.reasons) == {POPULAR}

@@ -2,13 +2,16 @@
 
 - **A snapshot** (`snapshot.py`): catalogue, models, canary share and exploration state, one
   immutable value swapped by reference; a request reads one snapshot from start to end.
-- **Refresh sources** (`sources.py`): registry (the model publication), redis (the rollout share), catalogue,
-  features (item-side online features), kafka, exploration; each a named loop under one health
-  guard (`health.py`) that flags its problem under its name while the last good state serves.
+- **Refresh sources** (`sources.py`): registry (the model publication), redis (the rollout
+  share), catalogue, features (item-side online features), kafka, intraday (the articles'
+  hourly impression and click counts, while a learned ranker is loaded), exploration; each a
+  named loop under one health guard (`health.py`) that flags its problem under its name while
+  the last good state serves.
 - **Request stages**, each timed (`reco_request_stage_seconds`): user state (one Redis round
   trip: the reader's online feature row and recent reads), route (variant by user hash), rank
-  (`ranking.py`), explore (components/exploration edits the list), log (impressions into a
-  bounded buffer a background task sends to Kafka).
+  (`ranking.py`: a learned ranker's candidate sources and trees, a collaborative model, or the
+  popular list; the answer's `ranked_by` says which), explore (components/exploration edits
+  the list), log (impressions into a bounded buffer a background task sends to Kafka).
 
 The time a request is served at comes from the injected clock (`clock.py`): the wall clock in
 production; a replay harness builds the app with a request clock.
@@ -43,7 +46,7 @@ from redis.backoff import NoBackoff
 from components.config import Settings
 from components.config.redact import secret_values
 from components.exploration import ExploredList, ExposureStats, explore_list, make_policy, under_exposed
-from components.feedback.counts import read_exposure
+from components.feedback.counts import read_buckets, read_exposure
 from components.feedback.recent import read_recent
 from components.lake import LakeStore
 from components.lake.catalog import catalog_version, read_catalog
@@ -61,6 +64,7 @@ from components.names import (
 from components.online.pipelined import PipelinedRedis
 from components.online.reader import OnlineFeatureReader
 from components.online.repo import read_online_layout
+from components.ranking.intraday import Intraday, window_hours
 from components.registry.publication import PublishedModel, PublishedModels
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
@@ -68,7 +72,7 @@ from components.serving.clock import Clock, WallClock
 from components.serving.health import Health
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
-from components.serving.ranking import Ranked, ServingModel, rank
+from components.serving.ranking import POPULAR, RANKER, Ranked, ServingModel, rank
 from components.serving.routing import bucket
 from components.serving.schema import RecommendRequest
 from components.serving.snapshot import Snapshot
@@ -86,6 +90,9 @@ FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
 # How often the `kafka` flag (and its gauge) is brought up to date.
 KAFKA_CHECK_S = 1.0
+# The ranker's hourly counts: the newest hours are read on every refresh, all of them this often.
+INTRADAY_RECENT_H = 3
+INTRADAY_FULL_READ_S = 60.0
 
 
 @dataclass
@@ -96,6 +103,7 @@ class Answer:
     request_id: str
     latency_ms: float
     arm: str = GREEDY
+    ranked_by: str = POPULAR
     # For the caller's background work (shadow scoring) after the response is sent.
     shadow: Callable[[], Awaitable[None]] | None = field(default=None, repr=False)
 
@@ -107,6 +115,7 @@ class Answer:
             "request_id": self.request_id,
             "latency_ms": self.latency_ms,
             "arm": self.arm,
+            "ranked_by": self.ranked_by,
         }
 
 
@@ -168,7 +177,11 @@ class RecommendService:
             RefreshSource("catalogue", self.serving.catalogue_refresh_s, self.refresh_catalogue),
             RefreshSource("features", self.serving.item_refresh_s, self.refresh_items),
             RefreshSource("kafka", KAFKA_CHECK_S, self.check_impressions),
+            RefreshSource("intraday", self.serving.intraday_refresh_s, self.refresh_intraday),
         ]
+        # Hourly counts already read (the learned ranker's intraday signals): hour -> bucket.
+        self._hours: dict[int, dict[str, tuple[float, float]]] = {}
+        self._hours_read_at = -INTRADAY_FULL_READ_S
         if self.exploration.share > 0:
             self.sources.append(
                 RefreshSource("exploration", self.exploration.refresh_s, self.refresh_exploration)
@@ -183,7 +196,7 @@ class RecommendService:
         """Refresh every source once (each failure is a degraded flag, not a crash), then start
         the loops. Nothing here waits on the publication longer than `registry_timeout_s`:
         past it, the cached models serve and the polls go on."""
-        for name in ("catalogue", "features", "registry", "redis", "exploration"):
+        for name in ("catalogue", "features", "registry", "redis", "intraday", "exploration"):
             for source in self.sources:
                 if source.name == name:
                     await refresh_once(source, self.health)
@@ -412,6 +425,33 @@ class RecommendService:
         self.snapshot = self.snapshot.with_exploration(policy, pools)
         return None
 
+    async def refresh_intraday(self) -> str | None:
+        """The articles' hourly impression and click counts over the ranker's window, summed
+        with its decay weights (components/ranking/intraday.py); only while a ranker is
+        loaded. Hours older than INTRADAY_RECENT_H are read once and kept, and everything is
+        read again every INTRADAY_FULL_READ_S (late events)."""
+        if not self.snapshot.has_ranker():
+            return None
+        hour = int(self.now() // 3_600)
+        wanted = window_hours(hour)
+        full = time.monotonic() - self._hours_read_at >= INTRADAY_FULL_READ_S
+        fetch = [h for h in wanted if full or h not in self._hours or h > hour - INTRADAY_RECENT_H]
+        try:
+            fresh = await asyncio.to_thread(
+                read_buckets, self.redis_sync, self.settings.redis.key_prefix, fetch
+            )
+        except Exception as exc:
+            return f"intraday counts unreadable: {exc!r}"
+        if full:
+            self._hours_read_at = time.monotonic()
+        keep = set(wanted)
+        hours = {h: b for h, b in self._hours.items() if h in keep}
+        hours.update(fresh)
+        self._hours = hours
+        intraday = await asyncio.to_thread(Intraday.from_buckets, hours, hour)
+        self.snapshot = self.snapshot.with_intraday(intraday)
+        return None
+
     async def check_impressions(self) -> str | None:
         """Whether impressions reach Kafka (the `kafka` flag and gauge; /readyz computes the
         same on every read)."""
@@ -462,7 +502,10 @@ class RecommendService:
                     if alias in current:
                         loaded[alias] = current[alias]
                     continue
-                loaded[alias] = ServingModel.bind(alias, entry.version, recommender, self.snapshot.catalogue)
+                # Off the event loop: a ranker embeds the whole catalogue's text on its first bind.
+                loaded[alias] = await asyncio.to_thread(
+                    ServingModel.bind, alias, entry.version, recommender, self.snapshot.catalogue
+                )
                 log.info("loaded %s version %s (%s)", alias, entry.version, recommender.kind)
                 fresh = True
             if CHAMPION not in loaded and CHAMPION in current:
@@ -564,6 +607,8 @@ class RecommendService:
         ranked = _rank(model, snapshot, request, recent, has_features, now)
         if model is None:
             self.metrics.fallback("no_model")
+        elif model.is_ranker and ranked.ranked_by != RANKER:
+            self.metrics.fallback("ranker_failed")
         elif ranked.cold_start:
             self.metrics.fallback("cold_start")
         marks.append(clock())
@@ -610,7 +655,9 @@ class RecommendService:
             async def shadow() -> None:
                 self._shadow(snapshot, challenger, request, recent, has_features, served, at)
 
-        return Answer(items, version, variant, request_id, round(latency * 1000, 3), arm, shadow)
+        return Answer(
+            items, version, variant, request_id, round(latency * 1000, 3), arm, ranked.ranked_by, shadow
+        )
 
     def _shadow(
         self,
@@ -691,6 +738,7 @@ def _rank(
         recent=recent,
         has_features=has_features,
         now_s=now,
+        intraday=snapshot.intraday,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from components.exploration import ExplorationPolicy
 from components.names import CANARY, CHAMPION, FALLBACK
+from components.ranking.intraday import Intraday
 from components.serving.catalogue import Catalogue, PopularityRule
 from components.serving.ranking import ServingModel
 from components.serving.routing import variant_for
@@ -23,6 +24,8 @@ class Snapshot:
     explorer: ExplorationPolicy | None = None
     # Exploration pools: section -> under-exposed live article ids, newest first.
     explore_pools: Mapping[str, list[str]] = field(default_factory=dict)
+    # The articles' intraday signals (the learned ranker's): None until first read.
+    intraday: Intraday | None = None
 
     @classmethod
     def empty(cls) -> Snapshot:
@@ -36,6 +39,12 @@ class Snapshot:
 
     def with_models(self, models: Mapping[str, ServingModel]) -> Snapshot:
         return replace(self, models=dict(models))
+
+    def with_intraday(self, intraday: Intraday) -> Snapshot:
+        return replace(self, intraday=intraday)
+
+    def has_ranker(self) -> bool:
+        return any(m.is_ranker for m in self.models.values())
 
     def with_canary_share(self, share: float) -> Snapshot:
         return replace(self, canary_share=share)

@@ -7,20 +7,29 @@ started in time order, so the ranker sees the clock move forward as in productio
 
 Per arm the loop tallies what it served and what was clicked: CTR, the articles ever served
 (coverage), and when each article reached its `threshold`-th impression (exposure speed).
+
+Reference arms (`references`, e.g. the simulator's oracle and popfresh policies) measure the
+ranker against policies that know the truth, in the same run and world: a `reference_share`
+of the readers, fixed by a hash of (world seed, reader), is split evenly between the
+references (in name order) and served in process by them, with the same session logic. The
+ranker is never asked for these readers and none of their events reach `sink`, so the
+platform neither trains on nor counts them. A reference ranks the articles live at the time
+of each list, less those the reader has read (as the service leaves out recent reads).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from components.simulator.traffic import TrafficGenerator
+from components.simulator.traffic import RankingPolicy, TrafficGenerator
+from components.simulator.world import stable_seed
 
 
 @dataclass(frozen=True)
@@ -64,15 +73,49 @@ class ClosedLoop:
         concurrency: int = 8,
         threshold: int = 100,
         flush_events: int = 2_000,
+        references: Mapping[str, RankingPolicy] | None = None,
+        reference_share: float = 0.0,
     ):
+        if not 0.0 <= reference_share <= 1.0:
+            raise ValueError(f"reference_share must be in [0, 1], got {reference_share}")
+        if reference_share > 0.0 and not references:
+            raise ValueError("reference_share > 0 needs at least one reference policy")
         self.generator = generator
         self.world = generator.world
         self.ranker, self.sink = ranker, sink
         self.concurrency, self.threshold, self.flush_events = concurrency, threshold, flush_events
+        self.references: dict[str, RankingPolicy] = dict(sorted((references or {}).items()))
+        self.reference_share = reference_share if self.references else 0.0
         self.arms: dict[str, ArmTally] = {}
         self.index = self.world.catalogue.index()
         self._pending: list[dict[str, Any]] = []
         self.events_sent = 0
+        self.events_withheld = 0  # the reference readers' events: never sent
+
+    def reference_arm(self, user_id: str) -> str | None:
+        """The reference policy that serves `user_id`, or None (the ranker does). Fixed by
+        (world seed, reader): a uniform number u in [0, 1); readers with u < reference_share go
+        to the references, the range split evenly between them in name order."""
+        if self.reference_share <= 0.0:
+            return None
+        u = stable_seed(self.world.config.seed, "closed-loop-reference", user_id) / 2**64
+        if u >= self.reference_share:
+            return None
+        names = list(self.references)
+        return names[min(int(u / self.reference_share * len(names)), len(names) - 1)]
+
+    def _reference_list(
+        self, policy: RankingPolicy, user: str, t: float, k: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The policy's list over the articles live at `t` that the reader has not read."""
+        model = self.generator.model
+        live = self.world.catalogue.live(t)
+        read = np.fromiter((model.has_read(user, i) for i in live.tolist()), dtype=bool, count=len(live))
+        candidates = live[~read] if not read.all() else live
+        if not len(candidates):
+            return np.empty(0, dtype=np.int64)
+        items, _, _ = policy.rank(user, candidates, t, k, rng)
+        return np.asarray(items, dtype=np.int64)
 
     def _tally(self, arm: str, user: str, shown: list[str], clicked: np.ndarray, t: float) -> None:
         tally = self.arms.setdefault(arm, ArmTally())
@@ -104,12 +147,23 @@ class ClosedLoop:
         device = "mobile" if rng.random() < 0.62 else "desktop"
         t = start
         k = self.world.config.list_size
-        for _ in range(lists):
-            shown = await self.ranker(user, t, k, {"device": device, "surface": "home"})
-            try:
-                items = model.indices(shown.article_ids)
-            except ValueError as exc:
-                raise RuntimeError(f"the ranker served an article the world does not have: {exc}") from None
+        reference = self.reference_arm(user)
+        emit = self._emit if reference is None else self._withhold
+        for shown_number in range(lists):
+            if reference is None:
+                shown = await self.ranker(user, t, k, {"device": device, "surface": "home"})
+                if shown.arm in self.references:
+                    raise RuntimeError(f"the ranker served arm {shown.arm!r}, the name of a reference arm")
+                try:
+                    items = model.indices(shown.article_ids)
+                except ValueError as exc:
+                    raise RuntimeError(
+                        f"the ranker served an article the world does not have: {exc}"
+                    ) from None
+            else:
+                items = self._reference_list(self.references[reference], user, t, k, rng)
+                request_id = f"{reference}-{day}-{number}-{shown_number}"  # never leaves the loop
+                shown = ShownList(request_id, [catalogue.ids[i] for i in items.tolist()], reference)
             clicked, dwell = model.respond_idx(user, items, t, rng)
             self._tally(shown.arm, user, shown.article_ids, clicked, t)
             t += rng.uniform(2.0, 12.0)  # scanning the list
@@ -126,18 +180,22 @@ class ClosedLoop:
                                "dwell_ms": int(dwell[slot])})  # fmt: skip
                 t += rng.uniform(1.0, 4.0)
             if events:
-                await self._emit(events)
+                await emit(events)
         live = catalogue.live(t)
         direct = self.generator.direct_view(user, live, t, rng)
         if direct is not None:
             row, referrer, read_ms = direct
             common = {"user_id": user, "article_id": catalogue.ids[row]}
-            await self._emit([
+            await emit([
                 {"event_id": str(uuid.uuid4()), "type": "view", **common, "ts": _iso(t),
                  "context": {"device": device, "referrer": referrer}},
                 {"event_id": str(uuid.uuid4()), "type": "dwell", **common, "ts": _iso(t + read_ms / 1_000.0),
                  "dwell_ms": read_ms},
             ])  # fmt: skip
+
+    async def _withhold(self, events: list[dict[str, Any]]) -> None:
+        """A reference reader's events: counted, never sent (the platform must not learn from them)."""
+        self.events_withheld += len(events)
 
     async def run_day(self, day: int, on_session: Callable[[], None] | None = None) -> int:
         """Serve day `day` (0-based from the world's start); returns its sessions."""

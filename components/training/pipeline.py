@@ -24,20 +24,22 @@ from components.features.store import feature_view_versions
 from components.lake.silver import read_manifest
 from components.lake.store import LakeStore
 from components.lake.tombstones import erased_users, user_hash
-from components.models.fit import ModelSizeError
+from components.models.artifacts import load_model
 from components.monitoring.reference import build_reference, save_reference
 from components.names import CHAMPION
 from components.registry.gate import GateDecision, apply_gate
 from components.registry.lineage import Lineage, git_commit
-from components.registry.publish import publish
+from components.registry.publish import download_version, publish
 from components.registry.tracking import (
     LoggedModel,
     configure,
     log_child_run,
     log_training_run,
     start_parent_run,
+    version_by_alias,
 )
 from components.training.train import (
+    SKIPPABLE,
     Candidate,
     Evaluated,
     Snapshot,
@@ -71,6 +73,12 @@ class TrainOutcome:
             "ndcg_at_10": round(self.best.metrics["ndcg_at_10"], 4),
             "metrics": {k: round(v, 4) for k, v in self.best.metrics.items()},
             "candidates": {e.candidate.name: round(e.metrics["ndcg_at_10"], 4) for e in self.evaluated},
+            # The gate's metric when the lake holds logged lists (components/registry/gate.py).
+            "news_auc": {
+                e.candidate.name: round(e.metrics["news_auc"], 4)
+                for e in self.evaluated
+                if "news_auc" in e.metrics
+            },
             "skipped": self.skipped,
             "gate": None if self.decision is None else ("promoted" if self.decision.promoted else "refused"),
             "gate_reason": None if self.decision is None else self.decision.reason,
@@ -128,7 +136,10 @@ def register_best(
     monitoring reference of its training window."""
     model = refit(snapshot, best.candidate, seed=lineage.seed)
     reference = build_reference(
-        store, snapshot.dates, {str(u) for u in model.user_ids}, hours=settings.monitoring.current_hours
+        store,
+        snapshot.dates,
+        {str(u) for u in model.user_ids} or snapshot.users,  # the ranker knows no fixed readers
+        hours=settings.monitoring.current_hours,
     )
     with tempfile.TemporaryDirectory() as tmp:
         return log_training_run(
@@ -140,6 +151,25 @@ def register_best(
             parent_run_id=parent_run_id,
             reference_dir=save_reference(reference, Path(tmp) / "reference"),
         )
+
+
+def champion_on_split(settings: Settings, snapshot: Snapshot, *, seed: int) -> dict[str, float]:
+    """The current champion judged on the snapshot's test day, as the candidates were (the news
+    protocol on the same logged lists), for the gate to compare like with like; empty without a
+    champion, when the champion was trained on the test day (in-sample: its recorded metrics
+    judge it), or without logged lists to judge on."""
+    champion = version_by_alias(settings.mlflow.model_name, CHAMPION)
+    if champion is None:
+        return {}
+    try:
+        trained_on = Lineage.from_tags(dict(champion.tags)).silver_hashes
+    except LookupError:  # registered without lineage: its training days are unknown
+        return {}
+    if not trained_on or max(trained_on) >= snapshot.test_day:
+        return {}  # the test day was in its training data: its recorded metrics judge it
+    with tempfile.TemporaryDirectory(prefix="reco-champion-") as tmp:
+        model = load_model(download_version(settings, str(champion.version), Path(tmp)))
+    return snapshot.judge_registered(model, seed=seed)
 
 
 def train_and_register(
@@ -160,7 +190,7 @@ def train_and_register(
     for candidate in candidates:
         try:
             result = evaluate_candidate(snapshot, candidate, seed=seed)
-        except ModelSizeError as exc:  # too large for this kind: the others still compete
+        except SKIPPABLE as exc:  # too large or too little data for this kind: the others compete
             skipped[candidate.name] = str(exc)
             continue
         evaluated.append(result)
@@ -176,7 +206,12 @@ def train_and_register(
     logged = register_best(settings, store, snapshot, best, lineage, parent_run_id=parent_id)
     decision = None
     if run_gate:
-        decision = apply_gate(settings.mlflow.model_name, settings.gate, logged.version)
+        decision = apply_gate(
+            settings.mlflow.model_name,
+            settings.gate,
+            logged.version,
+            champion_metrics=champion_on_split(settings, snapshot, seed=seed),
+        )
         publish(settings, store)  # what the recommend service serves follows the aliases
     return TrainOutcome(parent_id, best, logged, decision, snapshot.silver_hashes, evaluated, skipped)
 

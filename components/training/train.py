@@ -29,10 +29,24 @@ from components.lake.silver import load_silver_frame, silver_dates
 from components.lake.store import LakeStore
 from components.lake.tombstones import Erased, erased_rows, erased_users, user_hash
 from components.models.base import Recommender
-from components.models.fit import Interactions, build_interactions, fit_model
+from components.models.fit import Interactions, ModelSizeError, build_interactions, fit_model
+from components.registry.gate import quality_metric
+from components.training.news import judge, judge_on_lists
+from components.training.ranker import KIND as RANKER
+from components.training.ranker import (
+    NotEnoughDataError,
+    RankerData,
+    evaluate_ranker,
+    fit_ranker,
+    load_ranker_data,
+)
 
 K = 10
 LATENCY_SAMPLE = 200
+# The test day of every kind is the newest date with at least this many clicks.
+MIN_TEST_CLICKS = 50
+# What a sweep skips a candidate for (recorded with the reason) rather than failing the run.
+SKIPPABLE = (ModelSizeError, NotEnoughDataError)
 
 
 @dataclass(frozen=True)
@@ -56,10 +70,61 @@ class Snapshot:
     # Erased readers whose events the partitions still held and the snapshot left out:
     # sha256 of the reader id -> events dropped (never the raw id).
     erased: dict[str, int] = field(default_factory=dict)
+    # Where the snapshot was read from: the ranker reads the same dates' impressions and views
+    # and the catalogue (loaded once, on first use).
+    store: LakeStore | None = field(default=None, repr=False, compare=False)
+    _ranker_data: list[RankerData] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def dates(self) -> list[str]:
         return sorted(self.silver_hashes)
+
+    def ranker_data(self) -> RankerData:
+        if not self._ranker_data:
+            if self.store is None:
+                raise ValueError("this snapshot was not read from a lake: the ranker needs its events")
+            self._ranker_data.append(load_ranker_data(self.store, self.dates))
+        return self._ranker_data[0]
+
+    @property
+    def test_day(self) -> str:
+        """The day every kind is judged on: the newest date with at least MIN_TEST_CLICKS clicks
+        (the newest partition may hold only the first minutes of today), else the newest."""
+        days = pd.to_datetime(self.interactions["ts"], utc=True).dt.strftime("%Y-%m-%d")
+        counts = days.value_counts()
+        newest = str(days.max())
+        return next(
+            (d for d in sorted(counts.index, reverse=True) if counts[d] >= MIN_TEST_CLICKS and d <= newest),
+            newest,
+        )
+
+    def judged(self) -> pd.DataFrame:
+        """The interactions up to the end of the test day (what a time split divides)."""
+        end = pd.Timestamp(self.test_day, tz="UTC") + pd.Timedelta(days=1)
+        return self.interactions[pd.to_datetime(self.interactions["ts"], utc=True) < end]
+
+    def judge_registered(self, model: Recommender, *, seed: int) -> dict[str, float]:
+        """A registered model (the champion) on the same test day's lists the candidates are
+        judged on; nothing when the lake cannot support the news protocol."""
+        test_start = pd.Timestamp(self.test_day, tz="UTC").timestamp()
+        try:
+            data = self.ranker_data()
+            return judge(model, data.events, data.articles, test_start, seed=seed)
+        except ValueError:
+            return {}
+
+    def news_metrics(self, model: Recommender, test_start: float, *, seed: int) -> dict[str, float]:
+        """The model on the test day's logged lists, as the ranker is judged (training/news.py);
+        nothing when the lake holds no logged impressions or no catalogue to judge on."""
+        try:
+            data = self.ranker_data()
+            return judge_on_lists(model, data.events, data.articles, test_start, seed=seed)
+        except ValueError:  # clicks only (NotEnoughDataError), or no returning reader's list
+            return {}
+
+    @property
+    def users(self) -> set[str]:
+        return {str(u) for u in self.interactions["user_id"].unique()}
 
 
 def drop_erased_events(events: pd.DataFrame, erased: Erased) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -87,7 +152,9 @@ def load_snapshot(store: LakeStore, dates: Sequence[str] | None = None) -> Snaps
     )
     if clicks.empty:
         raise ValueError(f"silver dates {dates} hold no {sorted(POSITIVE_TYPES)} events to train on")
-    return Snapshot(interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size, erased=erased)
+    return Snapshot(
+        interactions=clicks, silver_hashes=hashes, catalogue_size=catalogue_size, erased=erased, store=store
+    )
 
 
 def _to_matrix(frame: pd.DataFrame) -> Interactions:
@@ -167,25 +234,40 @@ class Evaluated:
 def evaluate_candidate(
     snapshot: Snapshot, candidate: Candidate, *, seed: int = 42, test_days: int = 1
 ) -> Evaluated:
-    train, test, cutoff = time_split(snapshot.interactions, test_days=test_days)
+    if candidate.kind == RANKER:  # learns from impressions, judged on the last day (training/ranker.py)
+        judged = evaluate_ranker(
+            snapshot.ranker_data(),
+            candidate.params,
+            seed=seed,
+            catalogue_size=snapshot.catalogue_size,
+            test_day=snapshot.test_day,
+        )
+        return Evaluated(candidate, judged.metrics, judged.cutoff, judged.train_seconds, judged.train_rows)
+    train, test, cutoff = time_split(snapshot.judged(), test_days=test_days)
     data = _to_matrix(train)
     started = time.perf_counter()
     model = fit_model(candidate.kind, data, candidate.params, seed=seed)
     seconds = time.perf_counter() - started
     metrics = evaluate(model, data, test, catalogue_size=snapshot.catalogue_size, seed=seed)
+    metrics.update(snapshot.news_metrics(model, cutoff.timestamp(), seed=seed))
     metrics["train_seconds"] = seconds
     return Evaluated(candidate, metrics, cutoff.isoformat(), seconds, len(train))
 
 
 def refit(snapshot: Snapshot, candidate: Candidate, *, seed: int = 42) -> Recommender:
     """The candidate fit on every interaction of the snapshot (what gets registered)."""
+    if candidate.kind == RANKER:
+        return fit_ranker(snapshot.ranker_data(), candidate.params, seed=seed)
     return fit_model(candidate.kind, _to_matrix(snapshot.interactions), candidate.params, seed=seed)
 
 
 def best_of(results: Sequence[Evaluated]) -> Evaluated:
+    """The best by the gate's quality metric (news AUC on the logged lists when every candidate
+    has it, else NDCG@10): the sweep picks what the gate would judge best."""
     if not results:
         raise ValueError("no candidate was evaluated")
-    return max(results, key=lambda r: r.metrics["ndcg_at_10"])
+    metric, _ = quality_metric(*(r.metrics for r in results))
+    return max(results, key=lambda r: r.metrics[metric])
 
 
 def parse_grid(spec: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Candidate]:

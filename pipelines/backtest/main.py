@@ -17,24 +17,17 @@ import argparse
 import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from components.config import load_settings
 from components.lake import LakeStore
-from components.lake.catalog import read_catalog
 from components.lake.silver import load_silver_frame, silver_dates
 from components.ranking.backtest import NEWS_METRICS, article_table, run_backtest
 from components.ranking.train import DEVICES, choose_device
+from components.training.ranker import MIN_TEST_IMPRESSIONS, load_ranker_data
 from pipelines.cli import iso_date
-
-COLUMNS = ["type", "user_id", "article_id", "ts", "request_id", "position"]
-REPLAYED = ("impression", "click", "view")
-# The default test day is the newest with at least this many impressions (the newest partition
-# may hold only the first minutes of today).
-MIN_TEST_IMPRESSIONS = 500
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,15 +43,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_events(store: LakeStore, test_day: str, train_days: int) -> list[dict[str, Any]]:
-    """The replayed events of the test day and the days before it, in time order."""
-    available = set(silver_dates(store))
-    first = date.fromisoformat(test_day) - timedelta(days=train_days)
-    dates = [d for d in sorted(available) if first.isoformat() <= d <= test_day]
-    frame, _ = load_silver_frame(store, dates, COLUMNS)
-    frame = frame[frame["type"].isin(REPLAYED)].sort_values("ts", kind="stable")
-    frame = frame.astype(object).where(frame.notna(), None)
-    return frame.to_dict("records")
+def window(dates: list[str], test_day: str, train_days: int) -> list[str]:
+    """The silver dates of the test day and the `train_days` before it."""
+    first = (date.fromisoformat(test_day) - timedelta(days=train_days)).isoformat()
+    return [d for d in dates if first <= d <= test_day]
 
 
 def default_test_day(store: LakeStore, dates: list[str]) -> str:
@@ -87,14 +75,15 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]--date: no silver partition for {test_day} (newest: {dates[-1]})")
         return 2
     test_start = datetime.combine(date.fromisoformat(test_day), time(), tzinfo=UTC).timestamp()
-    events = load_events(store, test_day, args.train_days)
     try:
-        articles = read_catalog(store).to_pylist()
-    except FileNotFoundError as exc:
+        # Erased readers are left out, as in training (components/training/ranker.py).
+        data = load_ranker_data(store, window(dates, test_day, args.train_days))
+    except (FileNotFoundError, ValueError) as exc:
         console.print(f"[red]{exc}: import or send the catalogue first")
         return 2
+    events = data.events
     try:
-        table = article_table(articles, fit_before=test_start)
+        table = article_table(data.articles, fit_before=test_start)
         device = choose_device(args.device)
         result = run_backtest(
             events, table, test_start=test_start, train_days=args.train_days, seed=args.seed, device=device

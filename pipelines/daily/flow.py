@@ -33,6 +33,9 @@ DEFAULT_GRID = {
     "popularity": [{"half_life_hours": 6.0}, {"half_life_hours": 24.0}],
     "ease": [{"l2": 100.0}, {"l2": 500.0}],
     "als": [{"factors": 32, "regularization": 5.0}],
+    # The learned two-stage ranker (components/models/ranker.py): trained on the logged
+    # impressions; XGBoost uses the GPU when the step has one.
+    "ranker": [{}],
 }
 
 
@@ -174,13 +177,20 @@ class DailyFlow(FlowSpec):
     @step
     def train(self) -> None:
         from components.training.pipeline import lineage_for, log_sweep_member
-        from components.training.train import evaluate_candidate, load_snapshot
+        from components.training.train import SKIPPABLE, evaluate_candidate, load_snapshot
 
         _, store = _context(self.profile, mlflow=True)
         snapshot = load_snapshot(store, self.training_dates)
-        self.result = evaluate_candidate(snapshot, self.input, seed=self.seed)
-        lineage = lineage_for(snapshot, store, self.result, flow_run_id=self.flow_run_id, seed=self.seed)
-        log_sweep_member(self.parent_run_id, self.result, lineage)
+        candidate: Any = self.input
+        self.result, self.skip_reason = None, None
+        try:
+            self.result = evaluate_candidate(snapshot, candidate, seed=self.seed)
+        except SKIPPABLE as exc:  # too large, or too little data, for this kind: the others compete
+            self.skip_reason = f"{candidate.name}: {exc}"
+            print(f"skipped {self.skip_reason}")
+        if self.result is not None:
+            lineage = lineage_for(snapshot, store, self.result, flow_run_id=self.flow_run_id, seed=self.seed)
+            log_sweep_member(self.parent_run_id, self.result, lineage)
         self.next(self.choose)
 
     @step
@@ -191,7 +201,10 @@ class DailyFlow(FlowSpec):
             inputs, include=["profile", "training_dates", "parent_run_id", "flow_run_id", "seed"]
         )
         self.merge_artifacts(inputs, include=["events", "silver", "feature_build", "validation", "dates"])
-        self.evaluated = [i.result for i in inputs]
+        self.evaluated = [i.result for i in inputs if i.result is not None]
+        self.skipped = [i.skip_reason for i in inputs if i.skip_reason is not None]
+        if not self.evaluated:
+            raise ValueError(f"no candidate could be fit: {self.skipped}")
         self.best = best_of(self.evaluated)
         self.next(self.register)
 
@@ -200,7 +213,7 @@ class DailyFlow(FlowSpec):
     def register(self) -> None:
         from components.names import CANARY
         from components.registry.gate import apply_gate
-        from components.training.pipeline import lineage_for, register_best
+        from components.training.pipeline import champion_on_split, lineage_for, register_best
         from components.training.train import load_snapshot
 
         settings, store = _context(self.profile, mlflow=True)
@@ -210,7 +223,12 @@ class DailyFlow(FlowSpec):
             settings, store, snapshot, self.best, lineage, parent_run_id=self.parent_run_id
         )
         self.decision = apply_gate(
-            settings.mlflow.model_name, settings.gate, self.logged.version, promote_to=CANARY
+            settings.mlflow.model_name,
+            settings.gate,
+            self.logged.version,
+            promote_to=CANARY,
+            # The champion judged on the same test day's lists as the challenger.
+            champion_metrics=champion_on_split(settings, snapshot, seed=self.seed),
         ).as_dict()
         self.next(self.canary)
 

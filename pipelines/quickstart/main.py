@@ -3,11 +3,13 @@
     ./pants run pipelines/quickstart/main.py [-- --days 7 --users 2000 --seed 7]
 
 1. starts what is missing: the embedded Kafka-protocol broker (tansu) on the configured
-   address when nothing listens there, the collector and the ingestor as subprocesses;
+   address when nothing listens there, the collector, the ingestor and the feedback consumer
+   (recent reads and hourly article counts in Redis) as subprocesses;
 2. simulates a week of platform traffic; posts its catalogue as a CMS would, through the
    collector's `POST /articles` (the ingestor writes it to the lake's versioned catalogue);
 3. sends the traffic through the collector (HTTP -> Kafka);
-4. waits until the ingestor has made every accepted event durable in the bronze lake;
+4. waits until the ingestor has made every accepted event durable in the bronze lake and the
+   feedback consumer has applied it to Redis;
 5. runs the daily Metaflow flow (pipelines/daily/flow.py) over the simulated days: silver
    (contract, dedup, Great Expectations), validation, features (Feast apply, materialize into
    Redis), a training sweep tracked in MLflow, registration and the quality gate, canary;
@@ -84,6 +86,8 @@ def _service_env(settings: Settings) -> dict[str, str]:
         "RECO_KAFKA__EVENTS_TOPIC": settings.kafka.events_topic,
         "RECO_KAFKA__DEAD_LETTER_TOPIC": settings.kafka.dead_letter_topic,
         "RECO_LAKE__ROOT": settings.lake.root,
+        "RECO_REDIS__URL": settings.redis.url,
+        "RECO_REDIS__KEY_PREFIX": settings.redis.key_prefix,
         "RECO_COLLECTOR__HOST": settings.collector.host,
         "RECO_COLLECTOR__PORT": str(settings.collector.port),
         "RECO_INGESTOR__FLUSH_INTERVAL_S": "1.0",
@@ -108,10 +112,14 @@ async def _ingest(
     await ensure_topics(
         kafka, [kafka.events_topic, kafka.dead_letter_topic, kafka.articles_topic], PARTITIONS
     )
-    before = await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
+    groups = (settings.ingestor.group_id, settings.feedback.group_id)
+    before = {g: await committed_total(kafka, g, kafka.events_topic, PARTITIONS) for g in groups}
     env = _service_env(settings)
     collector = ServiceProcess("services.collector.main", env, logs / "collector.log").start()
     ingestor = ServiceProcess("services.ingestor.main", env, logs / "ingestor.log").start()
+    # The feedback consumer: the readers' recent reads and the articles' hourly counts in Redis,
+    # which the recommend service's ranker reads.
+    feedback = ServiceProcess("services.feedback.main", env, logs / "feedback.log").start()
     try:
         url = f"http://{settings.collector.host}:{settings.collector.port}"
         await wait_ready(f"{url}/readyz")
@@ -129,21 +137,26 @@ async def _ingest(
         send = progress.add_task("collector: POST /events", total=None)
         acknowledged, rejected = await post_events(f"{url}/events", events)
         progress.update(send, total=1, completed=1)
-        drain = progress.add_task("ingestor: Kafka -> bronze", total=len(acknowledged))
-        started = time.monotonic()
-        while True:
-            done = (
-                await committed_total(kafka, settings.ingestor.group_id, kafka.events_topic, PARTITIONS)
-                - before
-            )
-            progress.update(drain, completed=min(done, len(acknowledged)))
-            if done >= len(acknowledged):
-                break
-            if not ingestor.running or time.monotonic() - started > 600:
-                raise RuntimeError(f"ingestor stopped or stalled at {done:,} records:\n{ingestor.log_tail()}")
-            await asyncio.sleep(0.2)
-        return acknowledged, rejected, done
+        consumers = ((ingestor, "ingestor: Kafka -> bronze"), (feedback, "feedback: Kafka -> Redis"))
+        done = {}
+        for (process, label), group in zip(consumers, groups, strict=True):
+            drain = progress.add_task(label, total=len(acknowledged))
+            started = time.monotonic()
+            while True:
+                done[group] = (
+                    await committed_total(kafka, group, kafka.events_topic, PARTITIONS) - before[group]
+                )
+                progress.update(drain, completed=min(done[group], len(acknowledged)))
+                if done[group] >= len(acknowledged):
+                    break
+                if not process.running or time.monotonic() - started > 600:
+                    raise RuntimeError(
+                        f"{process.module} stopped or stalled at {done[group]:,} records:\n{process.log_tail()}"
+                    )
+                await asyncio.sleep(0.2)
+        return acknowledged, rejected, done[settings.ingestor.group_id]
     finally:
+        feedback.stop()
         ingestor.stop()
         collector.stop()
 
@@ -183,6 +196,7 @@ async def _ask_recommender(
                     "user_id": user,
                     "variant": body["variant"],
                     "model_version": body["model_version"],
+                    "ranked_by": body["ranked_by"],
                     "items": [f"{i['article_id']} ({i['reason']})" for i in body["items"]],
                     "latency_ms": body["latency_ms"],
                 }
@@ -192,6 +206,17 @@ async def _ask_recommender(
         raise RuntimeError(f"the recommend service failed ({exc!r}):\n{service.log_tail()}") from exc
     finally:
         service.stop()
+
+
+def _champion_kind(settings: Settings, served: dict[str, Any]) -> str | None:
+    """The kind of the model version that answered the known reader (its MLflow lineage)."""
+    version = served.get("known_reader", {}).get("model_version")
+    if version is None or not str(version).isdigit():
+        return None  # the popular fallback answered: no champion
+    from components.training.pipeline import describe_lineage
+
+    kind: str = describe_lineage(settings, str(version))["kind"]
+    return kind
 
 
 STEP_STARTED = re.compile(r"/(\w+)/\d+ \(pid \d+\)\] Task is starting")
@@ -311,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, answer in served.items():
         console.print(
             f"recommend ({label.replace('_', ' ')} {answer['user_id']}): {answer['variant']} "
-            f"v{answer['model_version']} in {answer['latency_ms']} ms: {', '.join(answer['items'])}"
+            f"v{answer['model_version']} ranked by {answer['ranked_by']} in {answer['latency_ms']} ms: "
+            f"{', '.join(answer['items'])}"
         )
     console.print(
         f"lake: [cyan]{store.uri(SILVER)}[/cyan]; reports: {store.uri(REPORTS)}; logs: {logs}\n"
@@ -331,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "materialized": features["materialized_rows"],
         "model_version": daily["model_version"],
         "model": daily["best"],
+        "champion_kind": _champion_kind(settings, served),
         "ndcg_at_10": daily["ndcg_at_10"],
         "gate": {"decision": daily["gate"], "reason": daily["gate_reason"]},
         "flow_run": daily["flow_run"],
