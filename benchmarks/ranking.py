@@ -156,6 +156,17 @@ def candidate_pool(features: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     return pooled
 
 
+def _truth_of(probe: tuple[float, np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """The true relevance the policy recorded for each of `rows` (a subset of its candidates)."""
+    _, candidates, relevance = probe
+    where = np.argsort(candidates)
+    at = where[np.searchsorted(candidates, rows, sorter=where)]
+    if not np.array_equal(candidates[at], rows):
+        raise ValueError("the replay probed candidates the policy did not record")
+    found: np.ndarray = relevance[at]
+    return found
+
+
 def top_k_report(
     replay: FeatureReplay,
     policy: RecordingPolicy,
@@ -188,7 +199,9 @@ def top_k_report(
         features=np.vstack([r[2] for r in rows]),
         known_reader=np.ones(n, dtype=bool),
     )
-    oracle = np.concatenate([policy.probes[u][2] for u in users])
+    # The replay keeps the candidates published by then and not read (by its own reads): the
+    # truth of each is looked up by article row.
+    oracle = np.concatenate([_truth_of(policy.probes[u], r[1]) for u, r in zip(users, rows, strict=True)])
     bounds = np.cumsum([0] + [len(r[1]) for r in rows])
     kinds = scorers(booster, candidates, oracle, cf, table, seed)
     kinds["ranker_pooled"] = np.where(candidate_pool(candidates.features, bounds), kinds["ranker"], -np.inf)
