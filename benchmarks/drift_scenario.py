@@ -44,7 +44,12 @@ from components.testing.webhook import WebhookReceiver
 from components.training.pipeline import describe_lineage, train_and_register
 from components.training.train import Candidate, evaluate, load_snapshot, refit
 
-CHAMPION_GRID = [Candidate("popularity", {"half_life_hours": 6.0}), Candidate("ease", {"l2": 100.0})]
+CHAMPION_GRID = [
+    Candidate("popularity", {"half_life_hours": 6.0}),
+    Candidate("ease", {"l2": 100.0}),
+    # On logged lists the gate promotes only what beats plain popularity: the ranker here.
+    Candidate("ranker", {}),
+]
 
 
 def scenario(name: str, args: argparse.Namespace, console: Console) -> dict[str, Any]:

@@ -25,7 +25,8 @@ FLOW = Path(__file__).with_name("flow.py")
 # Relative to the run (a fixed date ages past the lateness limit and the flow stops at validation).
 START = (datetime.now(UTC) - timedelta(days=5)).replace(hour=0, minute=0, second=0, microsecond=0)
 DATES = [(START + timedelta(days=n)).date().isoformat() for n in range(3)]
-GRID = json.dumps({"popularity": [{"half_life_hours": 6.0}], "ease": [{"l2": 100.0}]})
+# On the lake's logged lists the gate promotes what beats plain popularity: the learned ranker.
+GRID = json.dumps({"popularity": [{"half_life_hours": 6.0}], "ranker": [{"n_estimators": 40}]})
 
 
 def _run_flow(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

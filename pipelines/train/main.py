@@ -27,6 +27,10 @@ DEFAULT_GRID: dict[str, list[dict[str, Any]]] = {
     "ease": [{"l2": 100.0}, {"l2": 500.0}],
     "als": [{"factors": 32, "regularization": 5.0}, {"factors": 64, "regularization": 20.0}],
     "bpr": [{}],
+    # The learned ranker: needs logged impressions and the catalogue in the lake (skipped with
+    # the reason otherwise); on logged lists it is usually the only kind that beats the gate's
+    # plain-popularity reference.
+    "ranker": [{}],
 }
 
 
