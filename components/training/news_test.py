@@ -11,7 +11,8 @@ from components.models.kinds import PopularityModel
 from components.ranking.features import LoggedLists
 from components.training.news import model_scores, news_metrics, plain_table, reference_scores
 
-T0 = 1_800_000_000.0
+# An hour boundary relative to the run (no fixed calendar date).
+T0 = float(int(datetime.now(UTC).timestamp()) // 3_600 * 3_600)
 
 
 def iso(t: float) -> str:
@@ -19,7 +20,7 @@ def iso(t: float) -> str:
 
 
 def articles() -> list[dict[str, object]]:
-    return [{"article_id": f"a{i}", "published_at": "2027-01-15T08:00:00+00:00"} for i in range(4)]
+    return [{"article_id": f"a{i}", "published_at": iso(T0 - 3_600.0)} for i in range(4)]
 
 
 def lists() -> LoggedLists:
