@@ -29,7 +29,14 @@ Last line, one JSON object with greedy_ctr, explore_ctr, greedy_coverage, explor
 greedy_new_exposure_h, explore_new_exposure_h, snips_explore_ctr, oracle_ctr, popfresh_ctr,
 greedy_share_of_oracle (greedy CTR / oracle CTR), popfresh_ratio (greedy CTR / popfresh CTR),
 champion_kind (the kind of the last champion), checks and details (a reference that is not
-served reports null). Exit code 1 if a check fails.
+served reports null). Diagnostics per arm: `returning_ctr` and `first_visit_ctr` (readers with
+and without history; `first_visit_impression_share`), `later_list_ctr` (the lists after a
+session's first) and `reread_share` (impressions of articles the reader had already read: wasted
+slots). A session's later lists are asked with what the reader opened earlier in it as
+`exclude`, as a page does, and only once the feedback consumer has those opens in Redis (a
+reader comes back to the page seconds after a click, when the stream has long delivered it;
+simulated time runs far faster): `settle` in the details says how long that took
+(`--no-settle`: no waiting). Exit code 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ import httpx
 import numpy as np
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
+from redis.asyncio import Redis as AsyncRedis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -64,7 +72,7 @@ from components.features.build import build_features
 from components.lake import LakeStore
 from components.lake.catalog import upsert_articles
 from components.lake.silver import bronze_dates, build_silver
-from components.names import ARMS, CHAMPION, EXPLORE, GREEDY
+from components.names import ARMS, CHAMPION, EXPLORE, GREEDY, recent_key
 from components.registry.tracking import configure, version_by_alias
 from components.runtime import ServiceProcess, TansuBroker, committed_total, free_port, wait_ready
 from components.simulator import TrafficGenerator, World, WorldConfig
@@ -88,6 +96,38 @@ MODEL_PARAMS: dict[str, dict[str, Any]] = {
 SWEEP = "sweep"  # every kind of MODEL_PARAMS competes; the gate decides
 THRESHOLD = 100
 FLUSH_EVENTS = 200
+SETTLE_TIMEOUT_S = 5.0
+
+
+class Settler:
+    """Waits until the feedback consumer has recorded that a reader opened an article (it is
+    among the newest of their recent reads in Redis): what production's seconds between a
+    click and the next page view give, which simulated time does not."""
+
+    def __init__(self, settings: Settings):
+        self.client = AsyncRedis.from_url(settings.redis.url)
+        self.prefix = settings.redis.key_prefix
+        self.waits_ms: list[float] = []
+        self.timeouts = 0
+
+    async def __call__(self, user: str, article: str) -> None:
+        started = time.perf_counter()
+        key, target = recent_key(self.prefix, user), article.encode()
+        while target not in await self.client.lrange(key, 0, 4):  # type: ignore[misc]
+            if time.perf_counter() - started > SETTLE_TIMEOUT_S:
+                self.timeouts += 1
+                break
+            await asyncio.sleep(0.005)
+        self.waits_ms.append((time.perf_counter() - started) * 1_000)
+
+    def summary(self) -> dict[str, Any]:
+        waits = np.asarray(self.waits_ms or [0.0])
+        return {
+            "waits": len(self.waits_ms),
+            "timeouts": self.timeouts,
+            "p50_ms": round(float(np.percentile(waits, 50)), 1),
+            "p95_ms": round(float(np.percentile(waits, 95)), 1),
+        }
 
 
 def model_candidates(kind: str) -> list[Candidate]:
@@ -147,6 +187,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"comma-separated reference policies (of {', '.join(sorted(REFERENCE_POLICIES))})",
     )
     p.add_argument("--concurrency", type=int, default=8, help="sessions in flight")
+    p.add_argument(
+        "--no-settle",
+        dest="settle",
+        action="store_false",
+        help="ask a session's next list without waiting for its clicks to reach Redis",
+    )
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     p.add_argument("--keep", action="store_true", help="keep the temporary home and Redis keys")
     return p
@@ -257,9 +303,12 @@ class ServiceRanker:
         self.client = httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=32))
         self.requests = 0
 
-    async def __call__(self, user: str, t: float, k: int, context: dict[str, Any]) -> ShownList:
+    async def __call__(
+        self, user: str, t: float, k: int, context: dict[str, Any], exclude: list[str]
+    ) -> ShownList:
         response = await self.client.post(
-            "/recommend", json={"user_id": user, "k": k, "context": {**context, "now": t}}
+            "/recommend",
+            json={"user_id": user, "k": k, "exclude": exclude, "context": {**context, "now": t}},
         )
         if response.status_code != 200:
             raise RuntimeError(f"/recommend answered {response.status_code}: {response.text[:300]}")
@@ -362,6 +411,7 @@ async def run(
     references: dict[str, RankingPolicy] = {
         name: reference_policy(name, world, model) for name in args.references
     }
+    settler = Settler(settings) if args.settle else None
     loop = ClosedLoop(
         generator,
         ranker,
@@ -374,6 +424,7 @@ async def run(
         flush_events=FLUSH_EVENTS,
         references=references if args.reference_share > 0 else None,
         reference_share=args.reference_share,
+        settle=settler,
     )
     loop_start = config.start.timestamp() + args.warmup_days * 86_400
     loop_end = loop_start + args.days * 86_400
@@ -407,6 +458,8 @@ async def run(
     fallbacks = await ranker.fallbacks()
     await pipeline.producer.stop()
     await ranker.client.aclose()
+    if settler is not None:
+        await settler.client.aclose()
 
     def in_loop(event: dict[str, Any]) -> bool:
         return (
@@ -455,6 +508,21 @@ async def run(
         "greedy_share_of_oracle": greedy_over("oracle"),
         "popfresh_ratio": greedy_over("popfresh"),
         "champion_kind": pipeline.kinds[-1],
+        # Returning readers only (first-time visitors have no history to personalise from; the
+        # oracle knows their tastes all the same).
+        "returning_ctr": {name: round(t.returning_ctr, 5) for name, t in sorted(loop.arms.items())},
+        "first_visit_ctr": {name: round(t.first_visit_ctr, 5) for name, t in sorted(loop.arms.items())},
+        "first_visit_impression_share": round(
+            sum(t.first_visit_impressions for t in loop.arms.values())
+            / max(sum(t.impressions for t in loop.arms.values()), 1),
+            4,
+        ),
+        "reread_share": {
+            name: round(t.reread_impressions / max(t.impressions, 1), 4) for name, t in sorted(loop.arms.items())
+        },
+        "later_list_ctr": {
+            name: round(t.later_clicks / max(t.later_impressions, 1), 5) for name, t in sorted(loop.arms.items())
+        },
         "ctr_ratio": round(explore.ctr / greedy.ctr, 4),
         "snips_error": round(abs(snips_estimate.value - explore.ctr) / explore.ctr, 4),
         "greedy_new_reached_share": round(g_share, 4),
@@ -473,6 +541,7 @@ async def run(
         "arms": {name: {"users": len(t.users), "lists": t.lists, "impressions": t.impressions, "clicks": t.clicks}
                  for name, t in sorted(loop.arms.items())},
         "requests": ranker.requests,
+        "settle": settler.summary() if settler is not None else None,
         "reference_share": loop.reference_share,
         "references": sorted(loop.references),
         "model": {"kind": args.model, "candidates": [c.name for c in pipeline.candidates]},

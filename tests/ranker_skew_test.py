@@ -109,5 +109,6 @@ def test_training_features_equal_what_serving_computes(redis_ns: RedisNamespace,
     for j, name in enumerate(FEATURES):
         np.testing.assert_allclose(served[:, j], trained[:, j], rtol=1e-5, atol=1e-6, err_msg=name)
     # The features carry signal (not all zero): intraday counts and the reader's profile.
-    for name in ("impressions_1h", "clicks_6h", "clicks_7d", "section_affinity", "content_similarity"):
+    for name in ("impressions_1h", "clicks_6h", "clicks_7d", "section_affinity", "content_similarity",
+                 "section_similarity", "max_similarity"):  # fmt: skip
         assert np.ptp(served[:, FEATURES.index(name)]) > 0, name

@@ -17,6 +17,11 @@ Per (reader, article, request time) the ranker sees:
   towards the uniform share (a newcomer has no preference);
 - `content_similarity`: cosine between the article's content vector and the mean vector of the
   reader's recent reads (components.content), 0 without reads;
+- `section_similarity`: cosine between the article's vector and the mean vector of the reader's
+  recent reads in the article's own section, 0 without such reads: the taste for topics within
+  a section, which the all-sections mean blurs;
+- `max_similarity`: the highest cosine between the article and any one recent read (a reader
+  with several distinct interests is close to each of them, not to their mean);
 - `reader_reads`: how many recent reads the reader has (log1p).
 
 Counts decay by whole event hours: the value at hour H is sum_h count[h] * 2**(-(H - h) / hl)
@@ -52,6 +57,8 @@ FEATURES: tuple[str, ...] = (
     "clicks_7d",
     "section_affinity",
     "content_similarity",
+    "section_similarity",
+    "max_similarity",
     "reader_reads",
 )
 _READ_TYPES = frozenset({"click", "view"})
@@ -139,9 +146,39 @@ def feature_matrix(
     uniform = 1.0 / table.n_sections
     affinity = (counts + AFFINITY_PRIOR_READS * uniform) / (len(recent) + AFFINITY_PRIOR_READS)
     out[:, col + 1] = affinity[table.section[rows]]
-    out[:, col + 2] = similarity(table.vectors[rows], table.vectors[np.asarray(recent, dtype=np.int64)])
-    out[:, col + 3] = np.log1p(len(recent))
+    read_rows = np.asarray(recent, dtype=np.int64)
+    candidates, read_vectors = table.vectors[rows], table.vectors[read_rows]
+    out[:, col + 2] = similarity(candidates, read_vectors)
+    out[:, col + 3], out[:, col + 4] = _within_section_and_max(
+        candidates, table.section[rows], read_vectors, table.section[read_rows], table.n_sections
+    )
+    out[:, col + 5] = np.log1p(len(recent))
     return out
+
+
+def _within_section_and_max(
+    candidates: np.ndarray,
+    candidate_sections: np.ndarray,
+    reads: np.ndarray,
+    read_sections: np.ndarray,
+    n_sections: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate (unit rows), the cosine with the mean of the reads of its own section and
+    the highest cosine with any one read; zeros without reads (or without vectors)."""
+    n = len(candidates)
+    if not len(reads):
+        return np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+    cosines = candidates @ reads.T  # (candidates, reads): rows are unit (or zero) already
+    top = int(max(n_sections, int(read_sections.max()) + 1, int(candidate_sections.max(initial=0)) + 1))
+    sums = np.zeros((top, reads.shape[1]), dtype=np.float64)
+    np.add.at(sums, read_sections, reads)
+    norms = np.linalg.norm(sums, axis=1)
+    # cos(a, mean of S) = a . sum(S) / |sum(S)|, and a . sum(S) is the sum of a's cosines with S.
+    same = candidate_sections[:, None] == read_sections[None, :]
+    dots = np.where(same, cosines, 0.0).sum(axis=1)
+    norm = norms[candidate_sections]
+    within = np.divide(dots, norm, out=np.zeros(n), where=norm > 0)
+    return within.astype(np.float32), cosines.max(axis=1).astype(np.float32)
 
 
 @dataclass

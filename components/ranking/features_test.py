@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from components.ranking.features import FEATURES, ArticleTable, DecayedCounts, FeatureReplay
+from components.ranking.features import FEATURES, ArticleTable, DecayedCounts, FeatureReplay, feature_matrix
 
 HOUR = 3_600.0
 T0 = 1_000 * HOUR  # an hour boundary
@@ -132,3 +132,85 @@ def test_unknown_articles_are_counted_not_fatal() -> None:
     lists = replay.result()
     assert replay.unknown_articles == 1
     assert lists.article.tolist() == [0]
+
+
+def test_within_section_similarity_separates_topics_the_mean_blurs() -> None:
+    # Section 0 has two topics (x and y), section 1 one (z). The reader read x in section 0 and
+    # z in section 1: the all-reads mean sits between x and z, the section-0 mean on x.
+    x, y, z = np.eye(3, dtype=np.float32)
+    articles = ArticleTable(
+        ids=["read-x", "read-z", "new-x", "new-y", "new-z"],
+        section=np.array([0, 1, 0, 0, 1]),
+        published_s=np.zeros(5),
+        vectors=np.vstack([x, z, x, y, z]),
+        n_sections=2,
+    )
+    rows = np.array([2, 3, 4])
+    zeros = [np.zeros(3)]
+    f = feature_matrix(
+        articles,
+        rows,
+        now_s=HOUR,
+        positions=np.zeros(3, dtype=np.float32),
+        impressions=zeros * 2,
+        clicks=zeros * 2,
+        clicks_total=np.zeros(3),
+        prior_ctr=0.05,
+        reads=[0, 1],
+    )
+    within, closest, mean = (
+        column("section_similarity"),
+        column("max_similarity"),
+        column("content_similarity"),
+    )
+    assert f[:, within].tolist() == pytest.approx([1.0, 0.0, 1.0])
+    assert f[:, closest].tolist() == pytest.approx([1.0, 0.0, 1.0])
+    assert f[:, mean].tolist() == pytest.approx([np.sqrt(0.5), 0.0, np.sqrt(0.5)])
+    # no reads: every reader feature is zero
+    empty = feature_matrix(
+        articles,
+        rows,
+        now_s=HOUR,
+        positions=np.zeros(3, dtype=np.float32),
+        impressions=zeros * 2,
+        clicks=zeros * 2,
+        clicks_total=np.zeros(3),
+        prior_ctr=0.05,
+        reads=[],
+    )
+    assert not empty[:, [within, closest, mean]].any()
+
+
+def test_within_section_similarity_is_the_cosine_with_the_sections_mean_read() -> None:
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(30, 6)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    section = rng.integers(0, 3, size=30)
+    articles = ArticleTable(
+        ids=[str(i) for i in range(30)],
+        section=section,
+        published_s=np.zeros(30),
+        vectors=vectors,
+        n_sections=3,
+    )
+    reads, rows = list(range(10)), np.arange(10, 30)
+    zeros = [np.zeros(20)]
+    f = feature_matrix(
+        articles,
+        rows,
+        now_s=HOUR,
+        positions=np.zeros(20, dtype=np.float32),
+        impressions=zeros * 2,
+        clicks=zeros * 2,
+        clicks_total=np.zeros(20),
+        prior_ctr=0.05,
+        reads=reads,
+    )
+    for i, row in enumerate(rows):
+        same = [r for r in reads if section[r] == section[row]]
+        mean = vectors[same].mean(axis=0) if same else np.zeros(6)
+        expected = float(vectors[row] @ mean / np.linalg.norm(mean)) if same else 0.0
+        assert f[i, column("section_similarity")] == pytest.approx(expected, abs=1e-5)
+        assert f[i, column("max_similarity")] == pytest.approx(
+            float((vectors[reads] @ vectors[row]).max()), abs=1e-5
+        )

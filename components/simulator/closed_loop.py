@@ -2,7 +2,11 @@
 
 The day's sessions are planned as in `TrafficGenerator`; each list a reader sees comes from
 `ranker` (which logs its own impressions), the user model decides what is clicked and read,
-and the readers' own events (click, view, dwell) go to `sink`. Sessions run a few at a time,
+and the readers' own events (click, view, dwell) go to `sink`. A session's later lists are asked
+with the articles the reader opened earlier in it as `exclude`, as a page does, and with
+`settle` given, only once the events of those opens have been sent and `settle` returned (the
+ranker's state shows them): production's seconds between page views deliver a click before the
+next list, simulated time does not. Sessions run a few at a time,
 started in time order, so the ranker sees the clock move forward as in production.
 
 Per arm the loop tallies what it served and what was clicked: CTR, the articles ever served
@@ -39,9 +43,12 @@ class ShownList:
     arm: str
 
 
-# (user_id, epoch seconds, k, context) -> the list served
-Ranker = Callable[[str, float, int, dict[str, Any]], Awaitable[ShownList]]
+# (user_id, epoch seconds, k, context, exclude) -> the list served; `exclude` holds the articles
+# the reader opened earlier in the same session (the page knows them; the stream may not yet)
+Ranker = Callable[[str, float, int, dict[str, Any], list[str]], Awaitable[ShownList]]
 Sink = Callable[[list[dict[str, Any]]], Awaitable[None]]
+# (user_id, article) -> returns once the ranker's state shows the reader opened `article`
+Settle = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass
@@ -53,10 +60,29 @@ class ArmTally:
     per_article: dict[str, int] = field(default_factory=dict)
     # article -> epoch second its impressions reached the threshold in this arm
     reached: dict[str, float] = field(default_factory=dict)
+    # the part of impressions and clicks that went to first-time visitors (no history anywhere)
+    first_visit_impressions: int = 0
+    first_visit_clicks: int = 0
+    # impressions of articles the reader had already read (a wasted slot: rereads are rare)
+    reread_impressions: int = 0
+    # lists after the first of a session, and their clicks
+    later_impressions: int = 0
+    later_clicks: int = 0
 
     @property
     def ctr(self) -> float:
         return self.clicks / self.impressions if self.impressions else 0.0
+
+    @property
+    def returning_ctr(self) -> float:
+        """CTR on the lists of readers who had visited before (what personalisation can reach)."""
+        impressions = self.impressions - self.first_visit_impressions
+        return (self.clicks - self.first_visit_clicks) / impressions if impressions else 0.0
+
+    @property
+    def first_visit_ctr(self) -> float:
+        n = self.first_visit_impressions
+        return self.first_visit_clicks / n if n else 0.0
 
 
 def _iso(t: float) -> str:
@@ -75,12 +101,14 @@ class ClosedLoop:
         flush_events: int = 2_000,
         references: Mapping[str, RankingPolicy] | None = None,
         reference_share: float = 0.0,
+        settle: Settle | None = None,
     ):
         if not 0.0 <= reference_share <= 1.0:
             raise ValueError(f"reference_share must be in [0, 1], got {reference_share}")
         if reference_share > 0.0 and not references:
             raise ValueError("reference_share > 0 needs at least one reference policy")
         self.generator = generator
+        self.settle = settle
         self.world = generator.world
         self.ranker, self.sink = ranker, sink
         self.concurrency, self.threshold, self.flush_events = concurrency, threshold, flush_events
@@ -117,12 +145,30 @@ class ClosedLoop:
         items, _, _ = policy.rank(user, candidates, t, k, rng)
         return np.asarray(items, dtype=np.int64)
 
-    def _tally(self, arm: str, user: str, shown: list[str], clicked: np.ndarray, t: float) -> None:
+    def _tally(
+        self,
+        arm: str,
+        user: str,
+        shown: list[str],
+        clicked: np.ndarray,
+        t: float,
+        first_visit: bool = False,
+        *,
+        reread: int = 0,
+        later: bool = False,
+    ) -> None:
         tally = self.arms.setdefault(arm, ArmTally())
+        tally.reread_impressions += reread
+        if later:
+            tally.later_impressions += len(shown)
+            tally.later_clicks += int(clicked.sum())
         tally.lists += 1
         tally.users.add(user)
         tally.impressions += len(shown)
         tally.clicks += int(clicked.sum())
+        if first_visit:
+            tally.first_visit_impressions += len(shown)
+            tally.first_visit_clicks += int(clicked.sum())
         for article in shown:
             count = tally.per_article.get(article, 0) + 1
             tally.per_article[article] = count
@@ -140,7 +186,9 @@ class ClosedLoop:
             await self.sink(batch)
             self.events_sent += len(batch)
 
-    async def _session(self, day: int, number: int, user: str, start: float, lists: int) -> None:
+    async def _session(
+        self, day: int, number: int, user: str, start: float, lists: int, first_visit: bool = False
+    ) -> None:
         rng = np.random.default_rng([self.world.config.seed, 5, day, number])
         model = self.generator.model
         catalogue = self.world.catalogue
@@ -149,9 +197,18 @@ class ClosedLoop:
         k = self.world.config.list_size
         reference = self.reference_arm(user)
         emit = self._emit if reference is None else self._withhold
+        opened: list[str] = []  # what the reader opened this session, sent as `exclude`
+        settled = 0
         for shown_number in range(lists):
+            if reference is None and self.settle is not None and len(opened) > settled:
+                # The reader comes back to the page seconds later in production, when the
+                # stream has long delivered their clicks: send them now, and wait until the
+                # ranker's state has them (simulated time runs far faster than the stream).
+                await self.flush()
+                await self.settle(user, opened[-1])
+                settled = len(opened)
             if reference is None:
-                shown = await self.ranker(user, t, k, {"device": device, "surface": "home"})
+                shown = await self.ranker(user, t, k, {"device": device, "surface": "home"}, list(opened))
                 if shown.arm in self.references:
                     raise RuntimeError(f"the ranker served arm {shown.arm!r}, the name of a reference arm")
                 try:
@@ -164,12 +221,23 @@ class ClosedLoop:
                 items = self._reference_list(self.references[reference], user, t, k, rng)
                 request_id = f"{reference}-{day}-{number}-{shown_number}"  # never leaves the loop
                 shown = ShownList(request_id, [catalogue.ids[i] for i in items.tolist()], reference)
+            reread = sum(model.has_read(user, i) for i in items.tolist())
             clicked, dwell = model.respond_idx(user, items, t, rng)
-            self._tally(shown.arm, user, shown.article_ids, clicked, t)
+            self._tally(
+                shown.arm,
+                user,
+                shown.article_ids,
+                clicked,
+                t,
+                first_visit,
+                reread=reread,
+                later=shown_number > 0,
+            )
             t += rng.uniform(2.0, 12.0)  # scanning the list
             events: list[dict[str, Any]] = []
             for slot in np.flatnonzero(clicked).tolist():
                 article = shown.article_ids[slot]
+                opened.append(article)
                 common = {"user_id": user, "article_id": article}
                 events.append({"event_id": str(uuid.uuid4()), "type": "click", **common, "ts": _iso(t),
                                "request_id": shown.request_id, "position": slot})  # fmt: skip
@@ -207,7 +275,9 @@ class ClosedLoop:
         async def one(number: int) -> None:
             session = sessions[number]
             try:
-                await self._session(day, number, session.user_id, session.start, session.lists)
+                await self._session(
+                    day, number, session.user_id, session.start, session.lists, session.first_visit
+                )
             except BaseException as exc:
                 failure.append(exc)
             finally:

@@ -24,13 +24,17 @@ def test_every_list_comes_from_the_ranker_and_every_click_is_reported() -> None:
     generator = TrafficGenerator(world)
     house = HousePolicy(world)
     served: dict[str, list[str]] = {}
+    owners: dict[str, str] = {}
+    excluded: dict[str, list[str]] = {}
     clocks: list[float] = []
 
-    async def ranker(user: str, t: float, k: int, context: dict[str, Any]) -> ShownList:
+    async def ranker(user: str, t: float, k: int, context: dict[str, Any], exclude: list[str]) -> ShownList:
         clocks.append(t)
+        excluded[f"r{len(served)}"] = exclude
         items, _, _ = house.rank(user, world.catalogue.live(t), t, k, np.random.default_rng(len(served)))
         request = f"r{len(served)}"
         served[request] = [world.catalogue.ids[i] for i in items.tolist()]
+        owners[request] = user
         return ShownList(request, served[request], "explore" if user.endswith(("1", "3", "5")) else "greedy")
 
     sunk: list[dict[str, Any]] = []
@@ -39,7 +43,9 @@ def test_every_list_comes_from_the_ranker_and_every_click_is_reported() -> None:
         sunk.extend(events)
 
     loop = ClosedLoop(generator, ranker, sink, concurrency=4, threshold=5, flush_events=50)
-    planned = len(generator.plan_sessions(0))  # before the day: returning visitors join after it
+    plan = generator.plan_sessions(0)
+    planned = len(plan)  # before the day: returning visitors join after it
+    first_visitors = {s.user_id for s in plan if s.first_visit}
     sessions = asyncio.run(loop.run_day(0))
     assert sessions == planned > 0
     tallies = loop.arms
@@ -53,6 +59,24 @@ def test_every_list_comes_from_the_ranker_and_every_click_is_reported() -> None:
     for event in sunk:  # the readers' events keep the contract
         Event.model_validate(event, context={"now": world.config.end})
     assert loop.events_sent == len(sunk)
+    # first-time visitors' lists are tallied apart (their readers' impressions, and clicks)
+    assert first_visitors and not first_visitors & {s.user_id for s in plan if not s.first_visit}
+    first_impressions = sum(len(v) for r, v in served.items() if owners[r] in first_visitors)
+    assert sum(t.first_visit_impressions for t in tallies.values()) == first_impressions > 0
+    first_clicks = sum(1 for c in clicks if owners[c["request_id"]] in first_visitors)
+    assert sum(t.first_visit_clicks for t in tallies.values()) == first_clicks
+    for tally in tallies.values():
+        returning = tally.impressions - tally.first_visit_impressions
+        assert tally.returning_ctr == pytest.approx((tally.clicks - tally.first_visit_clicks) / returning)
+    # later lists of a session are asked without what the reader opened earlier in it
+    opened = {(owners[c["request_id"]], c["article_id"]) for c in clicks}
+    assert any(excluded.values())
+    for request, articles in excluded.items():
+        assert all((owners[request], a) in opened for a in articles)
+    later = sum(len(served[r]) for r, articles in excluded.items() if articles)
+    assert sum(t.later_impressions for t in tallies.values()) >= later > 0
+    # the house ranking here ignores `exclude`: some of its slots show what the reader read
+    assert 0 < sum(t.reread_impressions for t in tallies.values()) < len(served) * 10
     # an article's threshold time is when its 5th impression in that arm was served
     for tally in tallies.values():
         assert all(tally.per_article[a] >= 5 for a in tally.reached)
@@ -69,7 +93,7 @@ def _house_ranker(world: World, asked: list[str]) -> Ranker:
     not depend on the order of the requests; the arm by the reader's last digit."""
     house = HousePolicy(world)
 
-    async def ranker(user: str, t: float, k: int, context: dict[str, Any]) -> ShownList:
+    async def ranker(user: str, t: float, k: int, context: dict[str, Any], exclude: list[str]) -> ShownList:
         asked.append(user)
         rng = np.random.default_rng(stable_seed("ranker", user, t))
         items, _, _ = house.rank(user, world.catalogue.live(t), t, k, rng)
@@ -206,7 +230,7 @@ def test_a_ranker_arm_named_like_a_reference_is_refused() -> None:
     world = _world()
     generator = TrafficGenerator(world)
 
-    async def ranker(user: str, t: float, k: int, context: dict[str, Any]) -> ShownList:
+    async def ranker(user: str, t: float, k: int, context: dict[str, Any], exclude: list[str]) -> ShownList:
         return ShownList("r", [world.catalogue.ids[int(world.catalogue.live(t)[0])]], "oracle")
 
     async def nothing(events: list[dict[str, Any]]) -> None:
@@ -217,3 +241,33 @@ def test_a_ranker_arm_named_like_a_reference_is_refused() -> None:
     )
     with pytest.raises(RuntimeError, match="the name of a reference arm"):
         asyncio.run(loop.run_day(0))
+
+
+def test_a_later_list_waits_until_the_readers_opens_were_sent_and_settled() -> None:
+    world = _world()
+    asked: list[str] = []
+    house = _house_ranker(world, asked)
+    sunk: list[dict[str, Any]] = []
+    settled: list[tuple[str, str]] = []
+    excludes: list[tuple[str, list[str], int]] = []  # (reader, exclude, settles so far)
+
+    async def ranker(user: str, t: float, k: int, context: dict[str, Any], exclude: list[str]) -> ShownList:
+        excludes.append((user, exclude, len(settled)))
+        return await house(user, t, k, context, exclude)
+
+    async def sink(events: list[dict[str, Any]]) -> None:
+        sunk.extend(events)
+
+    async def settle(user: str, article: str) -> None:
+        # the click that opened it was sent before the wait
+        assert any(e["type"] == "click" and (e["user_id"], e["article_id"]) == (user, article) for e in sunk)
+        settled.append((user, article))
+
+    loop = ClosedLoop(
+        TrafficGenerator(world), ranker, sink, concurrency=4, flush_events=10_000, settle=settle
+    )
+    asyncio.run(loop.run_day(0))
+    later = [(user, exclude, n) for user, exclude, n in excludes if exclude]
+    assert later and settled
+    for user, exclude, n in later:  # asked only after the reader's last open had settled
+        assert (user, exclude[-1]) in settled[:n]

@@ -122,9 +122,18 @@ def judge_ranker_on_lists(
     """A registered ranker's news metrics on the test day's lists, with its own content model and
     prior (the features it would have computed), so another version can be compared with it on
     the same lists."""
+    table = ranker_table(model, articles)
+    replay = FeatureReplay(table, prior_ctr=model.prior_ctr)
+    replay.extend(events)
+    return ranker_news_metrics(model, replay.result(), events, table, test_start, seed=seed)
+
+
+def ranker_table(model: RankerModel, articles: Sequence[Mapping[str, Any]]) -> ArticleTable:
+    """The catalogue as a registered ranker sees it: its own content model's vectors and its
+    number of sections."""
     sections = sorted({str(a["section"]) for a in articles})
     content = model.content
-    table = ArticleTable(
+    return ArticleTable(
         ids=[str(a["article_id"]) for a in articles],
         section=np.array([sections.index(str(a["section"])) for a in articles], dtype=np.int64),
         published_s=np.array([epoch_seconds(a["published_at"]) for a in articles]),
@@ -133,9 +142,19 @@ def judge_ranker_on_lists(
         ),
         n_sections=model.n_sections,
     )
-    replay = FeatureReplay(table, prior_ctr=model.prior_ctr)
-    replay.extend(events)
-    lists = test_lists(replay.result(), test_start)
+
+
+def ranker_news_metrics(
+    model: RankerModel,
+    logged: LoggedLists,
+    events: Sequence[Mapping[str, Any]],
+    table: ArticleTable,
+    test_start: float,
+    *,
+    seed: int,
+) -> dict[str, float]:
+    """The ranker and the references on the test day's lists of `logged` (a replay's result)."""
+    lists = test_lists(logged, test_start)
     at_top = lists.features.copy()
     at_top[:, FEATURES.index("position")] = 0.0
     scores = {

@@ -160,6 +160,8 @@ def test_the_champion_is_judged_again_on_the_challengers_test_day(
     assert snapshot.test_day == dates[-1]
     again = champion_on_split(settings, snapshot, seed=42)
     assert again["news_auc"] > again["news_random_auc"] and again["news_lists"] > 100
+    # ... and top-k over that day's catalogue, so the coverage guardrail compares like with like
+    assert 0 < again["coverage"] <= 1 and again["test_users"] > 0 and "recommend_p95_ms" in again
     # The day it was trained on is not judged again (in-sample): its recorded metrics are.
     assert champion_on_split(settings, load_snapshot(store, dates[:3]), seed=42) == {}
 
@@ -167,3 +169,4 @@ def test_the_champion_is_judged_again_on_the_challengers_test_day(
     assert second.decision is not None and not second.decision.promoted
     checks = {c.name: c for c in second.decision.checks}
     assert checks["news_auc"].champion == pytest.approx(again["news_auc"])
+    assert checks["coverage"].champion == pytest.approx(again["coverage"])

@@ -17,6 +17,7 @@ The registered model is refit on every day with the same params and seed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import Counter
@@ -41,10 +42,10 @@ from components.ranking.backtest import (
     ranker_scores,
     run_backtest,
 )
-from components.ranking.features import FeatureReplay, epoch_seconds
+from components.ranking.features import ArticleTable, FeatureReplay, epoch_seconds
 from components.ranking.train import RankerParams, choose_device, train_ranker
 from components.ranking.trees import TreeEnsemble
-from components.training.news import news_metrics, reference_scores
+from components.training.news import news_metrics, ranker_news_metrics, ranker_table, reference_scores
 
 K = 10
 KIND = "ranker"
@@ -159,18 +160,7 @@ def _evaluate_ranker(
     tree_params = RankerParams(**{**asdict(tree_params), "seed": seed})
     test_start = datetime.strptime(test_day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
     _, table = content_and_table(data.articles, fit_before=test_start)
-    clicked_before = {
-        str(e["user_id"])
-        for e in data.events
-        if e["type"] == "click"
-        and epoch_seconds(e["ts"]) < test_start
-        and str(e["article_id"]) in table.index
-    }
-    recent = np.flatnonzero(
-        (table.published_s >= test_start - CANDIDATE_MAX_AGE_H * 3_600)
-        & (table.published_s < test_start + 86_400)
-    )
-    probes = {user: (test_start, recent) for user in clicked_before}
+    probes = top_k_probes(data.events, table, test_start)
     started = time.perf_counter()
     backtest = run_backtest(
         data.events,
@@ -201,6 +191,42 @@ def _evaluate_ranker(
     metrics["train_seconds"] = seconds
     cutoff = datetime.fromtimestamp(test_start, UTC).isoformat()
     return RankerEvaluation(metrics, cutoff, len(backtest.train.article), seconds)
+
+
+def top_k_probes(
+    events: Sequence[Mapping[str, Any]], table: ArticleTable, test_start: float
+) -> dict[str, tuple[float, np.ndarray]]:
+    """The top-k evaluation's readers (a click before the test day) and their candidates: the
+    articles at most CANDIDATE_MAX_AGE_H old at the test day's start, or published during it."""
+    clicked_before = {
+        str(e["user_id"])
+        for e in events
+        if e["type"] == "click"
+        and epoch_seconds(e["ts"]) < test_start
+        and str(e["article_id"]) in table.index
+    }
+    recent = np.flatnonzero(
+        (table.published_s >= test_start - CANDIDATE_MAX_AGE_H * 3_600)
+        & (table.published_s < test_start + 86_400)
+    )
+    return {user: (test_start, recent) for user in clicked_before}
+
+
+def judge_registered_ranker(
+    model: RankerModel, data: RankerData, test_start: float, *, catalogue_size: int, seed: int
+) -> dict[str, float]:
+    """A registered ranker (the champion) on a challenger's test day, both ways the challenger is
+    judged (the news protocol and top-k over the catalogue, coverage included), with its own
+    content model and prior: the gate then compares like with like, guardrails too."""
+    table = ranker_table(model, data.articles)
+    replay = FeatureReplay(
+        table, prior_ctr=model.prior_ctr, probes=top_k_probes(data.events, table, test_start)
+    )
+    replay.extend(data.events)
+    metrics = ranker_news_metrics(model, replay.result(), data.events, table, test_start, seed=seed)
+    with contextlib.suppress(ValueError):  # no reader to judge top-k on: the news metrics alone
+        metrics.update(top_k_metrics(data, replay, model.trees, test_start, catalogue_size, seed=seed))
+    return metrics
 
 
 def top_k_metrics(
@@ -298,6 +324,7 @@ __all__ = [
     "NotEnoughDataError",
     "RankerData",
     "evaluate_ranker",
+    "judge_registered_ranker",
     "fit_ranker",
     "load_ranker_data",
 ]

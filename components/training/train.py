@@ -30,6 +30,7 @@ from components.lake.store import LakeStore
 from components.lake.tombstones import Erased, erased_rows, erased_users, user_hash
 from components.models.base import Recommender
 from components.models.fit import Interactions, ModelSizeError, build_interactions, fit_model
+from components.models.ranker import RankerModel
 from components.registry.gate import quality_metric
 from components.training.news import judge, judge_on_lists
 from components.training.ranker import KIND as RANKER
@@ -38,6 +39,7 @@ from components.training.ranker import (
     RankerData,
     evaluate_ranker,
     fit_ranker,
+    judge_registered_ranker,
     load_ranker_data,
 )
 
@@ -109,6 +111,10 @@ class Snapshot:
         test_start = pd.Timestamp(self.test_day, tz="UTC").timestamp()
         try:
             data = self.ranker_data()
+            if isinstance(model, RankerModel):  # coverage and latency on this split too
+                return judge_registered_ranker(
+                    model, data, test_start, catalogue_size=self.catalogue_size, seed=seed
+                )
             return judge(model, data.events, data.articles, test_start, seed=seed)
         except ValueError:
             return {}
