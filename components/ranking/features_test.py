@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from components.ranking.features import FEATURES, ArticleTable, DecayedCounts, FeatureReplay, feature_matrix
+from components.ranking.features import (
+    FEATURES,
+    HALF_LIVES_H,
+    ArticleTable,
+    DecayedCounts,
+    FeatureReplay,
+    feature_matrix,
+)
 
 HOUR = 3_600.0
 T0 = 1_000 * HOUR  # an hour boundary
@@ -134,6 +141,22 @@ def test_unknown_articles_are_counted_not_fatal() -> None:
     assert lists.article.tolist() == [0]
 
 
+def reader_features(articles: ArticleTable, rows: np.ndarray, reads: list[int]) -> np.ndarray:
+    """The feature rows of `rows` for a reader with `reads`, no intraday counts."""
+    zeros = [np.zeros(len(rows))] * len(HALF_LIVES_H)
+    return feature_matrix(
+        articles,
+        rows,
+        now_s=HOUR,
+        positions=np.zeros(len(rows), dtype=np.float32),
+        impressions=zeros,
+        clicks=zeros,
+        clicks_total=np.zeros(len(rows)),
+        prior_ctr=0.05,
+        reads=reads,
+    )
+
+
 def test_within_section_similarity_separates_topics_the_mean_blurs() -> None:
     # Section 0 has two topics (x and y), section 1 one (z). The reader read x in section 0 and
     # z in section 1: the all-reads mean sits between x and z, the section-0 mean on x.
@@ -146,18 +169,7 @@ def test_within_section_similarity_separates_topics_the_mean_blurs() -> None:
         n_sections=2,
     )
     rows = np.array([2, 3, 4])
-    zeros = [np.zeros(3)]
-    f = feature_matrix(
-        articles,
-        rows,
-        now_s=HOUR,
-        positions=np.zeros(3, dtype=np.float32),
-        impressions=zeros * 2,
-        clicks=zeros * 2,
-        clicks_total=np.zeros(3),
-        prior_ctr=0.05,
-        reads=[0, 1],
-    )
+    f = reader_features(articles, rows, [0, 1])
     within, closest, mean = (
         column("section_similarity"),
         column("max_similarity"),
@@ -167,17 +179,7 @@ def test_within_section_similarity_separates_topics_the_mean_blurs() -> None:
     assert f[:, closest].tolist() == pytest.approx([1.0, 0.0, 1.0])
     assert f[:, mean].tolist() == pytest.approx([np.sqrt(0.5), 0.0, np.sqrt(0.5)])
     # no reads: every reader feature is zero
-    empty = feature_matrix(
-        articles,
-        rows,
-        now_s=HOUR,
-        positions=np.zeros(3, dtype=np.float32),
-        impressions=zeros * 2,
-        clicks=zeros * 2,
-        clicks_total=np.zeros(3),
-        prior_ctr=0.05,
-        reads=[],
-    )
+    empty = reader_features(articles, rows, [])
     assert not empty[:, [within, closest, mean]].any()
 
 
@@ -194,18 +196,7 @@ def test_within_section_similarity_is_the_cosine_with_the_sections_mean_read() -
         n_sections=3,
     )
     reads, rows = list(range(10)), np.arange(10, 30)
-    zeros = [np.zeros(20)]
-    f = feature_matrix(
-        articles,
-        rows,
-        now_s=HOUR,
-        positions=np.zeros(20, dtype=np.float32),
-        impressions=zeros * 2,
-        clicks=zeros * 2,
-        clicks_total=np.zeros(20),
-        prior_ctr=0.05,
-        reads=reads,
-    )
+    f = reader_features(articles, rows, reads)
     for i, row in enumerate(rows):
         same = [r for r in reads if section[r] == section[row]]
         mean = vectors[same].mean(axis=0) if same else np.zeros(6)
