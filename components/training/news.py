@@ -111,23 +111,6 @@ def judge_on_lists(
     return news_metrics(scores, lists)
 
 
-def judge_ranker_on_lists(
-    model: RankerModel,
-    events: Sequence[Mapping[str, Any]],
-    articles: Sequence[Mapping[str, Any]],
-    test_start: float,
-    *,
-    seed: int,
-) -> dict[str, float]:
-    """A registered ranker's news metrics on the test day's lists, with its own content model and
-    prior (the features it would have computed), so another version can be compared with it on
-    the same lists."""
-    table = ranker_table(model, articles)
-    replay = FeatureReplay(table, prior_ctr=model.prior_ctr)
-    replay.extend(events)
-    return ranker_news_metrics(model, replay.result(), events, table, test_start, seed=seed)
-
-
 def ranker_table(model: RankerModel, articles: Sequence[Mapping[str, Any]]) -> ArticleTable:
     """The catalogue as a registered ranker sees it: its own content model's vectors and its
     number of sections."""
@@ -164,25 +147,13 @@ def ranker_news_metrics(
     return news_metrics(scores, lists)
 
 
-def judge(
-    model: Recommender,
-    events: Sequence[Mapping[str, Any]],
-    articles: Sequence[Mapping[str, Any]],
-    test_start: float,
-    *,
-    seed: int,
-) -> dict[str, float]:
-    """Any registered model's news metrics on the test day's lists."""
-    if isinstance(model, RankerModel):
-        return judge_ranker_on_lists(model, events, articles, test_start, seed=seed)
-    return judge_on_lists(model, events, articles, test_start, seed=seed)
-
-
 __all__ = [
     "REFERENCES",
     "judge_on_lists",
     "logged_test_lists",
     "model_scores",
     "news_metrics",
+    "ranker_news_metrics",
+    "ranker_table",
     "reference_scores",
 ]

@@ -32,7 +32,7 @@ from components.models.base import Recommender
 from components.models.fit import Interactions, ModelSizeError, build_interactions, fit_model
 from components.models.ranker import RankerModel
 from components.registry.gate import quality_metric
-from components.training.news import judge, judge_on_lists
+from components.training.news import judge_on_lists
 from components.training.ranker import KIND as RANKER
 from components.training.ranker import (
     NotEnoughDataError,
@@ -115,7 +115,7 @@ class Snapshot:
                 return judge_registered_ranker(
                     model, data, test_start, catalogue_size=self.catalogue_size, seed=seed
                 )
-            return judge(model, data.events, data.articles, test_start, seed=seed)
+            return judge_on_lists(model, data.events, data.articles, test_start, seed=seed)
         except ValueError:
             return {}
 
