@@ -73,27 +73,11 @@ class Intraday:
     @classmethod
     def from_buckets(cls, buckets: Buckets, hour: int) -> Intraday:
         """From hourly buckets (hours after `hour` are ignored; so are hours outside the window)."""
-        hours = sorted(h for h in buckets if hour - WINDOW_H < h <= hour)
-        articles: dict[str, int] = {}
-        for h in hours:
-            for article in buckets[h]:
-                articles.setdefault(article, len(articles))
-        n = len(articles)
-        impressions = [np.zeros(n) for _ in HALF_LIVES_H]
-        clicks = [np.zeros(n) for _ in HALF_LIVES_H]
-        window = np.zeros(n)
-        for h in hours:
-            bucket = buckets[h]
-            if not bucket:
-                continue
-            rows = np.fromiter((articles[a] for a in bucket), dtype=np.int64, count=len(bucket))
-            counts = np.array(list(bucket.values()), dtype=np.float64).reshape(len(bucket), 2)
-            window[rows] += counts[:, 1]
-            for i, hl in enumerate(HALF_LIVES_H):
-                weight = np.exp(-np.log(2.0) / hl * (hour - h))
-                impressions[i][rows] += counts[:, 0] * weight
-                clicks[i][rows] += counts[:, 1] * weight
-        return cls(hour, articles, tuple(impressions), tuple(clicks), window)
+        counts = HourlyCounts()
+        for h, bucket in buckets.items():
+            if hour - WINDOW_H < h <= hour:
+                counts.put(h, bucket)
+        return counts.intraday(hour)
 
     def rows_of(self, article_ids: Sequence[str] | np.ndarray) -> IntradayRows:
         """The signals aligned with `article_ids` (zero for articles without events); the last
@@ -119,9 +103,92 @@ class Intraday:
         return aligned
 
 
+class HourlyCounts:
+    """Hourly buckets kept as arrays over one article index, for a service that re-reads a few
+    hours at a time and builds an `Intraday` on every refresh.
+
+    The settled hours (all but the newest `recent_h`) are summed once, at the hour they were
+    summed at, and decayed forward by one factor per half-life (exponential decay composes);
+    only the newest hours are summed on each refresh. Walking a week of buckets' articles in
+    Python on every refresh held the interpreter ~80 ms every few seconds, the service's p99."""
+
+    def __init__(self, recent_h: int = 3) -> None:
+        self.articles: dict[str, int] = {}
+        self.recent_h = recent_h
+        self._hours: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # hour -> (slots, (n, 2) counts)
+        # (the settled hours' arrays, the hour summed at, impressions, clicks, window clicks)
+        self._settled: tuple[Any, ...] | None = None
+
+    @property
+    def hours(self) -> set[int]:
+        return set(self._hours)
+
+    def put(self, hour: int, bucket: Mapping[str, tuple[float, float]]) -> None:
+        """Replace `hour`'s counts (article -> (impressions, clicks)); unchanged counts keep the
+        settled sums."""
+        index = self.articles
+        slots = np.fromiter(
+            (index.setdefault(a, len(index)) for a in bucket), dtype=np.int64, count=len(bucket)
+        )
+        values = np.array(list(bucket.values()), dtype=np.float64).reshape(len(bucket), 2)
+        old = self._hours.get(hour)
+        if old is not None and np.array_equal(old[0], slots) and np.array_equal(old[1], values):
+            return
+        self._hours[hour] = (slots, values)
+
+    def keep(self, hours: set[int]) -> None:
+        """Forget every other hour; the article index is compacted once most of it is unused."""
+        if not set(self._hours) - hours:
+            return
+        self._hours = {h: v for h, v in self._hours.items() if h in hours}
+        used = np.unique(np.concatenate([s for s, _ in self._hours.values()] or [np.zeros(0, np.int64)]))
+        if len(self.articles) <= 2 * len(used) + 1_024:
+            return
+        remap = np.full(len(self.articles), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        self.articles = {a: int(remap[i]) for a, i in self.articles.items() if remap[i] >= 0}
+        self._hours = {h: (remap[s], v) for h, (s, v) in self._hours.items()}
+        self._settled = None
+
+    def _sums(
+        self, hours: list[int], hour: int, n: int
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        parts = [self._hours[h] for h in hours]
+        slots = np.concatenate([s for s, _ in parts] or [np.zeros(0, np.int64)])
+        values = np.concatenate([v for _, v in parts] or [np.zeros((0, 2))])
+        age = np.repeat(np.array([hour - h for h in hours], dtype=np.float64), [len(s) for s, _ in parts])
+
+        def total(weights: np.ndarray) -> np.ndarray:  # (bincount of nothing is an int array)
+            return np.bincount(slots, weights=weights, minlength=n).astype(np.float64, copy=False)
+
+        imps, clicks = [], []
+        for hl in HALF_LIVES_H:
+            weight = np.exp(-np.log(2.0) / hl * age)
+            imps.append(total(values[:, 0] * weight))
+            clicks.append(total(values[:, 1] * weight))
+        return imps, clicks, total(values[:, 1])
+
+    def intraday(self, hour: int) -> Intraday:
+        """The decayed signals at `hour` over the window's hours (later ones are ignored)."""
+        n = len(self.articles)
+        window = sorted(h for h in self._hours if hour - WINDOW_H < h <= hour)
+        settled = [h for h in window if h <= hour - self.recent_h]
+        key = [(h, id(self._hours[h][1])) for h in settled]
+        cached = self._settled
+        if cached is None or cached[0] != key or cached[1] > hour or len(cached[4]) != n:
+            cached = self._settled = (key, hour, *self._sums(settled, hour, n))
+        _, at, old_imps, old_clicks, old_window = cached
+        imps, clicks, window_clicks = self._sums([h for h in window if h > hour - self.recent_h], hour, n)
+        for i, hl in enumerate(HALF_LIVES_H):
+            factor = float(np.exp(-np.log(2.0) / hl * (hour - at)))
+            imps[i] += old_imps[i] * factor
+            clicks[i] += old_clicks[i] * factor
+        return Intraday(hour, dict(self.articles), tuple(imps), tuple(clicks), window_clicks + old_window)
+
+
 def window_hours(hour: int) -> list[int]:
     """The event hours serving reads at `hour`: the window, newest last."""
     return list(range(hour - WINDOW_H + 1, hour + 1))
 
 
-__all__ = ["Buckets", "Intraday", "IntradayRows", "window_hours"]
+__all__ = ["Buckets", "HourlyCounts", "Intraday", "IntradayRows", "window_hours"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from components.ranking.features import FEATURES, HALF_LIVES_H, WINDOW_H, ArticleTable, DecayedCounts
-from components.ranking.intraday import Intraday, window_hours
+from components.ranking.intraday import HourlyCounts, Intraday, window_hours
 
 
 def test_from_buckets_equals_the_replay_counters_at_every_half_life() -> None:
@@ -67,3 +67,56 @@ def test_trending_is_the_one_hour_clicks_of_every_article_cached_per_hour() -> N
         clicks = rows.at(np.arange(3), hour)[1][0]
         np.testing.assert_allclose(rows.trending(hour), clicks, rtol=1e-12)
     assert rows.trending(103) is rows.trending(103)
+
+
+def _same_signals(got: Intraday, want: Intraday, ids: np.ndarray) -> None:
+    a, b = got.rows_of(ids), want.rows_of(ids)
+    for mine, theirs in zip(a.impressions + a.clicks, b.impressions + b.clicks, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(a.clicks_window, b.clicks_window)
+
+
+def test_hourly_counts_refreshed_a_few_hours_at_a_time_equal_a_full_read() -> None:
+    """The service's incremental state (settled hours summed once) gives what summing every
+    bucket gives: as hours advance, as the newest hour grows, and when a re-read of a settled
+    hour brings late events."""
+    rng = np.random.default_rng(3)
+    ids = np.array([f"a{i}" for i in range(50)], dtype=object)
+    start = 2_000
+
+    def bucket() -> dict[str, tuple[float, float]]:
+        picked = rng.choice(50, size=20, replace=False)
+        return {str(ids[i]): (float(rng.integers(1, 30)), float(rng.integers(0, 4))) for i in picked}
+
+    buckets = {h: bucket() for h in range(start - WINDOW_H - 3, start + 1)}
+    counts = HourlyCounts()
+    for h, b in buckets.items():
+        counts.put(h, b)
+    _same_signals(counts.intraday(start), Intraday.from_buckets(buckets, start), ids)
+    for hour in range(start + 1, start + 4):
+        buckets[hour] = bucket()
+        counts.put(hour, buckets[hour])
+        _same_signals(counts.intraday(hour), Intraday.from_buckets(buckets, hour), ids)
+        buckets[hour] = {**buckets[hour], "a49": (7.0, 2.0)}  # the newest hour grows
+        counts.put(hour, buckets[hour])
+        _same_signals(counts.intraday(hour), Intraday.from_buckets(buckets, hour), ids)
+    late = start - 40  # a settled hour read again, with late events
+    buckets[late] = {**buckets[late], "a0": (99.0, 9.0)}
+    counts.put(late, buckets[late])
+    _same_signals(counts.intraday(start + 3), Intraday.from_buckets(buckets, start + 3), ids)
+
+
+def test_hourly_counts_forget_old_hours_and_compact_the_article_index() -> None:
+    counts = HourlyCounts()
+    for h in range(50):  # 20 articles an hour, none shared between hours
+        counts.put(h, {f"h{h}-{i}": (1.0, 0.0) for i in range(20)})
+    counts.keep({48, 49})
+    assert counts.hours == {48, 49}
+    assert len(counts.articles) == 1_000  # small: not worth compacting yet
+    for h in range(50, 200):
+        counts.put(h, {f"h{h}-{i}": (1.0, float(i % 2)) for i in range(20)})
+    counts.keep({199})
+    assert set(counts.articles) == {f"h199-{i}" for i in range(20)}
+    got = counts.intraday(199)
+    want = Intraday.from_buckets({199: {f"h199-{i}": (1.0, float(i % 2)) for i in range(20)}}, 199)
+    _same_signals(got, want, np.array(sorted(counts.articles), dtype=object))

@@ -64,7 +64,7 @@ from components.names import (
 from components.online.pipelined import PipelinedRedis
 from components.online.reader import OnlineFeatureReader
 from components.online.repo import read_online_layout
-from components.ranking.intraday import Intraday, window_hours
+from components.ranking.intraday import HourlyCounts, Intraday, window_hours
 from components.registry.publication import PublishedModel, PublishedModels
 from components.registry.rollout import read_rollout_async, write_rollout
 from components.serving.catalogue import Catalogue, PopularityRule
@@ -90,9 +90,10 @@ FALLBACK_VERSION = "popular-fallback"
 ITEM_READ_SLICE = 50
 # How often the `kafka` flag (and its gauge) is brought up to date.
 KAFKA_CHECK_S = 1.0
-# The ranker's hourly counts: the newest hours are read on every refresh, all of them this often.
+# The ranker's hourly counts: the newest hours are read on every refresh, and this many of the
+# others, those read longest ago (a week of hours is read again every 3 minutes at 5 s).
 INTRADAY_RECENT_H = 3
-INTRADAY_FULL_READ_S = 60.0
+INTRADAY_REREAD_H = 8
 
 
 @dataclass
@@ -179,9 +180,10 @@ class RecommendService:
             RefreshSource("kafka", KAFKA_CHECK_S, self.check_impressions),
             RefreshSource("intraday", self.serving.intraday_refresh_s, self.refresh_intraday),
         ]
-        # Hourly counts already read (the learned ranker's intraday signals): hour -> bucket.
-        self._hours: dict[int, dict[str, tuple[float, float]]] = {}
-        self._hours_read_at = -INTRADAY_FULL_READ_S
+        # Hourly counts already read (the learned ranker's intraday signals), and when each
+        # hour was read (monotonic seconds).
+        self._hourly = HourlyCounts(INTRADAY_RECENT_H)
+        self._hours_read_at: dict[int, float] = {}
         if self.exploration.share > 0:
             self.sources.append(
                 RefreshSource("exploration", self.exploration.refresh_s, self.refresh_exploration)
@@ -428,28 +430,41 @@ class RecommendService:
     async def refresh_intraday(self) -> str | None:
         """The articles' hourly impression and click counts over the ranker's window, summed
         with its decay weights (components/ranking/intraday.py); only while a ranker is
-        loaded. Hours older than INTRADAY_RECENT_H are read once and kept, and everything is
-        read again every INTRADAY_FULL_READ_S (late events)."""
+        loaded. Each refresh reads the newest INTRADAY_RECENT_H hours, the hours not read yet,
+        and the INTRADAY_REREAD_H hours read longest ago (late events), so every hour of the
+        window is read again every few minutes and no refresh reads (and parses) the whole
+        week. The signals are aligned with the catalogue here, off the request path."""
         if not self.snapshot.has_ranker():
             return None
         hour = int(self.now() // 3_600)
         wanted = window_hours(hour)
-        full = time.monotonic() - self._hours_read_at >= INTRADAY_FULL_READ_S
-        fetch = [h for h in wanted if full or h not in self._hours or h > hour - INTRADAY_RECENT_H]
+        read_at = self._hours_read_at
+        stale = sorted(
+            (h for h in wanted if h in read_at and h <= hour - INTRADAY_RECENT_H), key=lambda h: read_at[h]
+        )
+        fetch = sorted(
+            {h for h in wanted if h not in read_at or h > hour - INTRADAY_RECENT_H}
+            | set(stale[:INTRADAY_REREAD_H])
+        )
         try:
             fresh = await asyncio.to_thread(
                 read_buckets, self.redis_sync, self.settings.redis.key_prefix, fetch
             )
         except Exception as exc:
             return f"intraday counts unreadable: {exc!r}"
-        if full:
-            self._hours_read_at = time.monotonic()
-        keep = set(wanted)
-        hours = {h: b for h, b in self._hours.items() if h in keep}
-        hours.update(fresh)
-        self._hours = hours
-        intraday = await asyncio.to_thread(Intraday.from_buckets, hours, hour)
-        self.snapshot = self.snapshot.with_intraday(intraday)
+        now, keep, counts = time.monotonic(), set(wanted), self._hourly
+
+        def build() -> Intraday:
+            counts.keep(keep)
+            for h, counted in fresh.items():
+                counts.put(h, counted)
+            intraday = counts.intraday(hour)
+            intraday.rows_of(self.snapshot.catalogue.article_ids)  # aligned before any request
+            return intraday
+
+        intraday = await asyncio.to_thread(build)
+        self.snapshot = self.snapshot.with_intraday(intraday)  # the snapshot as it is now
+        self._hours_read_at = {h: t for h, t in read_at.items() if h in keep} | {h: now for h in fresh}
         return None
 
     async def check_impressions(self) -> str | None:
@@ -633,6 +648,7 @@ class RecommendService:
             request_id=request_id,
             model_version=version,
             propensities=propensities,
+            sources=reasons,
             context=context,
             ts=datetime.fromtimestamp(now, tz=UTC),
             item_context=item_context,
