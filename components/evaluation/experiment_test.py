@@ -70,3 +70,24 @@ def test_the_off_policy_estimate_skips_impressions_of_unknown_propensity() -> No
     assert result["snips"]["skipped_unknown_propensity"] == 10 and result["snips"]["n"] == 40
     assert result["snips"]["value"] == off_policy_explore_ctr(known, 0.5)["snips"]["value"] == 0.0
     assert group_counts(logged, "arm")["-"] == (4, 10, 10)  # still in the CTR readout, as their own group
+
+
+def test_group_counts_by_source_and_unknown_source() -> None:
+    """`--by source`: each impression under the source that put its item in the list; an
+    impression without one (another system's) under "-"."""
+    events: list[dict[str, object]] = []
+    for i, source in enumerate(["content", "content", "trending", "popular", None, "content"]):
+        impression = {"event_id": f"i{i}", "type": "impression", "user_id": f"u{i % 2}", "article_id": f"a{i}",
+                      "ts": "2026-11-20T08:00:00+00:00", "request_id": "r", "position": i, "propensity": 1.0}  # fmt: skip
+        if source is not None:
+            impression["source"] = source
+        events.append(impression)
+    events.append({"event_id": "c1", "type": "click", "user_id": "u1", "article_id": "a1",
+                   "ts": "2026-11-20T08:00:01+00:00", "request_id": "r", "position": 1})  # fmt: skip
+    logged = join_clicks(events)
+    assert group_counts(logged, "source") == {
+        "-": (1, 1, 0), "content": (2, 3, 1), "popular": (1, 1, 0), "trending": (1, 1, 0)
+    }  # fmt: skip
+    assert logged.select(logged.clicked).source.tolist() == ["content"]
+    with pytest.raises(ValueError, match="by: must be one of"):
+        logged.label("reason")

@@ -36,6 +36,7 @@ class LoggedImpressions:
     model_version: np.ndarray  # or "-" when unknown
     explore_p: np.ndarray  # the exploring policy's probability of the item; nan off explore slots
     model_item: np.ndarray  # bool: the model's own item (True off explore slots)
+    source: np.ndarray  # what put the item in the list (a candidate source, "explore") or "-"
     clicked: np.ndarray  # bool
     # Clicks whose impression is not in the log (outside the read window, or lost upstream).
     orphan_clicks: int
@@ -55,12 +56,11 @@ class LoggedImpressions:
         return int(len(self) - np.count_nonzero(self.known_propensity))
 
     def label(self, by: str) -> np.ndarray:
-        """The group of each impression for a readout: "arm", "variant", "model_version" or
-        "variant/arm"."""
+        """The group of each impression for a readout: one of GROUPINGS."""
         if by == "variant/arm":
             return np.array([f"{v}/{a}" for v, a in zip(self.variant, self.arm, strict=True)], dtype=object)
-        if by not in ("arm", "variant", "model_version"):
-            raise ValueError(f"by: must be arm, variant, model_version or variant/arm (got {by!r})")
+        if by not in GROUPINGS:
+            raise ValueError(f"by: must be one of {', '.join(GROUPINGS)} (got {by!r})")
         values: np.ndarray = getattr(self, by)
         return values
 
@@ -71,8 +71,10 @@ class LoggedImpressions:
 
 _ARRAYS = (
     "request_id", "user_id", "article_id", "position", "ts", "propensity", "arm", "variant",
-    "model_version", "explore_p", "model_item", "clicked",
+    "model_version", "explore_p", "model_item", "source", "clicked",
 )  # fmt: skip
+# How a readout may group impressions (`LoggedImpressions.label`).
+GROUPINGS = ("arm", "variant", "variant/arm", "model_version", "source")
 
 
 # The event types a readout joins (impressions and their clicks).
@@ -95,7 +97,7 @@ class ImpressionJoin:
     def __init__(self) -> None:
         self._seen: set[bytes] = set()
         # (request_id, position) -> (user, article, ts, propensity, arm, variant, version,
-        # explore_p, model_item)
+        # explore_p, model_item, source)
         self._impressions: dict[tuple[str, int], tuple[Any, ...]] = {}
         self._clicks: set[tuple[str, int]] = set()
 
@@ -119,6 +121,7 @@ class ImpressionJoin:
                 str(event.get("model_version") or UNASSIGNED),
                 float(context.get("explore_p", np.nan)),
                 bool(context.get("model_item", True)),
+                str(event.get("source") or UNASSIGNED),
             )
         elif (
             kind in POSITIVE_TYPES
@@ -146,6 +149,7 @@ class ImpressionJoin:
             model_version=column(6, object),
             explore_p=column(7, float),
             model_item=column(8, bool),
+            source=column(9, object),
             clicked=clicked,
             orphan_clicks=len(self._clicks - self._impressions.keys()),
         )

@@ -114,12 +114,12 @@ READ_TYPES = frozenset({EventType.CLICK, EventType.VIEW})
 EVENT_KEY = "event_id"
 
 # Fields only impressions carry, and fields impressions require (the serving log's).
-IMPRESSION_ONLY = ("propensity",)
+IMPRESSION_ONLY = ("propensity", "source")
 IMPRESSION_REQUIRED = ("request_id", "position")
 # Fields the recommend service always logs on its impressions but an impression logged by
 # another system may lack: null (or absent) means unknown, and off-policy estimators skip
 # an impression whose propensity is unknown (never read as 1).
-IMPRESSION_UNKNOWABLE = ("model_version", "propensity")
+IMPRESSION_UNKNOWABLE = ("model_version", "propensity", "source")
 
 
 class Event(BaseModel):
@@ -170,6 +170,17 @@ class Event(BaseModel):
             "Probability in (0, 1] that the serving policy showed this item here (impressions only; "
             "null or absent means unknown: logged by another system, and off-policy estimators skip it)."
         ),
+    )
+    source: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)] | None = (
+        Field(
+            default=None,
+            description=(
+                "What put the item in the list, 1-64 printable ASCII characters (impressions only; optional): "
+                "the recommend service logs the candidate source of a learned ranker's item (content, "
+                "sections, trending, popular), personalized for a collaborative model's, popular for the "
+                "popular list's and explore for an exploration slot's; null or absent means unknown."
+            ),
+        )
     )
     session_id: Identifier | None = Field(
         default=None,

@@ -59,6 +59,10 @@ def event_payloads(draw: st.DrawFn, event_type: EventType | None = None) -> dict
         payload["propensity"] = draw(
             st.floats(min_value=1e-6, max_value=1.0, allow_nan=False, exclude_min=False)
         )
+        if draw(st.booleans()):
+            payload["source"] = draw(
+                st.sampled_from(["content", "sections", "trending", "popular", "explore"])
+            )
     elif draw(st.booleans()):
         payload["request_id"] = draw(identifiers)
         payload["position"] = draw(st.integers(min_value=0, max_value=MAX_POSITION - 1))

@@ -62,7 +62,8 @@ from components.validation import validate_silver_events
 
 # 2: `received_at` (when the broker got the record; the lateness rule's clock).
 # 3: the columns derive from `events.v1` (`session_id` added, every integer 64-bit).
-SCHEMA_VERSION = 3
+# 4: `source` (what put an impression's item in the list: a candidate source).
+SCHEMA_VERSION = 4
 SILVER_SCHEMA = silver_schema()
 QUARANTINE_SCHEMA = pa.schema(
     [

@@ -30,7 +30,7 @@ log = logging.getLogger("reco.serving.impressions")
 # The members the encoder writes: each impression's own, then those a response shares. Checked
 # against the contract when the module loads (a renamed or new required field fails here, not
 # in silver); the tests parse the bytes back with the model and the exported JSON Schema.
-OWN_MEMBERS = ("event_id", "article_id", "position", "propensity")
+OWN_MEMBERS = ("event_id", "article_id", "position", "propensity", "source")
 SHARED_MEMBERS = ("type", "user_id", "ts", "request_id", "model_version", "context")
 
 
@@ -50,8 +50,8 @@ def _check_members() -> None:
 _check_members()
 _OWN = tuple(name.encode() for name in OWN_MEMBERS)
 # An event's own members, then the shared tail: event_id, article_id (JSON), position,
-# propensity (JSON), tail.
-_OWN_FORMAT = b'{"%s":"%%s","%s":%%s,"%s":%%d,"%s":%%s%%s' % _OWN
+# propensity (JSON), source (JSON), tail.
+_OWN_FORMAT = b'{"%s":"%%s","%s":%%s,"%s":%%d,"%s":%%s,"%s":%%s%%s' % _OWN
 
 # Records per send. Building a send costs ~5 us a record on the event loop: 1,000 keep each
 # stall near 5 ms (10,000 held requests for ~50 ms, the service's p99 at 500 req/s).
@@ -65,6 +65,7 @@ def impression_records(
     request_id: str,
     model_version: str,
     propensities: Sequence[float],
+    sources: Sequence[str],
     context: Mapping[str, Any],
     ts: datetime | None = None,
     item_context: Mapping[int, Mapping[str, Any]] | None = None,
@@ -72,7 +73,8 @@ def impression_records(
     """(key, value) Kafka records of one response's impressions, positions from 0.
 
     The fields all impressions of a response share are serialised once and each event only
-    adds its own (event_id, article_id, position, propensity): ten `events.v1` documents cost
+    adds its own (event_id, article_id, position, propensity, source: what proposed the
+    item, the response's `reason`): ten `events.v1` documents cost
     a few microseconds instead of ten dict-and-dump rounds. The tests parse them back with the
     event model."""
     key = user_id.encode()
@@ -111,11 +113,12 @@ def impression_records(
                 dumps(article),
                 position,
                 b"1.0" if propensity == 1.0 else dumps(float(propensity)),
+                dumps(source),
                 tails.get(position, shared),
             ),
         )
-        for position, (article, propensity, event_id) in enumerate(
-            zip(article_ids, propensities, uuid4_strings(len(article_ids)), strict=True)
+        for position, (article, propensity, source, event_id) in enumerate(
+            zip(article_ids, propensities, sources, uuid4_strings(len(article_ids)), strict=True)
         )
     ]
 

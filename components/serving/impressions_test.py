@@ -26,6 +26,7 @@ def records(n: int, request_id: str = "r1") -> list[tuple[bytes, bytes]]:
         request_id=request_id,
         model_version="7",
         propensities=[1.0] * n,
+        sources=["content", "trending", "popular"][:n] + ["sections"] * max(n - 3, 0),
         context={"variant": "canary", "page": 'home "quoted"'},
         # Relative to the run: events older than the lateness limit are refused by the contract.
         ts=(datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0),
@@ -39,6 +40,7 @@ def test_records_parse_as_impression_events() -> None:
     assert [e.article_id for e in events] == ["a0", "a1", "a2"]
     assert {e.type for e in events} == {EventType.IMPRESSION}
     assert {e.model_version for e in events} == {"7"} and {e.propensity for e in events} == {1.0}
+    assert [e.source for e in events] == ["content", "trending", "popular"]
     assert events[0].context == {"variant": "canary", "page": 'home "quoted"'}
     assert len({e.event_id for e in events}) == 3
     assert {key for key, _ in out} == {b"u-1"}
@@ -55,6 +57,7 @@ def test_records_match_the_committed_json_schema() -> None:
         request_id="r-2",
         model_version="7",
         propensities=[1.0, 0.25],
+        sources=["content", "explore"],
         context={"variant": "champion", "arm": "explore"},
         item_context={1: {"explore_p": 0.25, "model_item": False}},
     )

@@ -1,5 +1,6 @@
 """Online experiment readout from the event stream:
 `./pants run pipelines/experiment/main.py [-- --by arm --control greedy --since 2026-11-20T00:00:00Z]`
+(`--by source`: the CTR of each candidate source's items, against the popular list's)
 
 Replays events.v1 from the start of the topic up to where it stood when the readout began
 (producers may keep writing), joins each click to its impression (request id, position), and prints the CTR per group with a Wilson interval and each group against the
@@ -23,19 +24,22 @@ from rich.table import Table
 
 from components.config import load_settings
 from components.evaluation.experiment import group_counts, off_policy_explore_ctr, readout
-from components.evaluation.logged import JOINED, ImpressionJoin, LoggedImpressions
+from components.evaluation.logged import GROUPINGS, JOINED, ImpressionJoin, LoggedImpressions
 from components.events.schema import POSITIVE_TYPES
 from components.events.time import TimestampError, parse_timestamp
 from components.names import CHAMPION, GREEDY
 from components.streaming.replay import replay_topic
 from pipelines.cli import utc_time
 
-CONTROLS = {"arm": GREEDY, "variant": CHAMPION, "variant/arm": f"{CHAMPION}/{GREEDY}"}
+# The source control: the popular list (the service's reason for a popular item).
+CONTROLS = {"arm": GREEDY, "variant": CHAMPION, "variant/arm": f"{CHAMPION}/{GREEDY}", "source": "popular"}
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--by", choices=["arm", "variant", "variant/arm", "model_version"], default="arm")
+    p.add_argument("--by", choices=GROUPINGS, default="arm",
+                   help="group impressions by arm, variant, variant/arm, model version, or source "
+                   "(what put the item in the list: a candidate source, explore, popular)")  # fmt: skip
     p.add_argument("--control", default=None, help="control group (default: greedy / champion)")
     p.add_argument("--since", type=utc_time, default=None, help="only impressions at or after this time")
     p.add_argument("--until", type=utc_time, default=None, help="only impressions before this time")

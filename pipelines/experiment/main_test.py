@@ -31,6 +31,7 @@ def logged_traffic(seed: int = 0) -> tuple[list[dict[str, object]], dict[str, tu
                 "event_id": str(uuid.uuid4()), "type": "impression", "user_id": user, "article_id": f"a{position}",
                 "ts": "2026-11-20T08:00:00+00:00", "request_id": request, "position": position,
                 "model_version": "4", "propensity": 0.5 if arm == "explore" and position in (3, 7) else 1.0,
+                "source": "explore" if arm == "explore" and position in (3, 7) else ("popular" if position % 2 else "content"),
                 "context": context,
             })  # fmt: skip
             truth[arm][0] += 1
@@ -81,5 +82,11 @@ def test_readout_reports_each_arm_from_the_stream(
     # the off-policy estimate skips them (and says so) instead of reading their propensity as 1
     assert snips["skipped_unknown_propensity"] == 5 and snips["n"] == sum(n for n, _ in truth.values())
     assert result["off_policy_explore_ctr"]["skipped_unknown_propensity"] == 5
+    # by source: against the popular list's items, the foreign impressions under "-"
+    assert main(["--by", "source"]) == 0
+    by_source = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert by_source["control"] == "popular"
+    sources = {g["group"]: g["impressions"] for g in by_source["groups"]}
+    assert sources == {"popular": 3_000 - 600, "content": 3_000, "explore": 600, "-": 5}
     # a window with nothing in it is an error, said plainly
     assert main(["--since", "2030-01-01T00:00:00Z"]) == 1

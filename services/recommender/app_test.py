@@ -241,6 +241,7 @@ def test_every_answer_logs_its_impressions_to_kafka(env: Env, client: TestClient
     assert [e.position for e in events] == [0, 1, 2, 3]
     assert {e.model_version for e in events} == {answer["model_version"]}
     assert {e.propensity for e in events} == {1.0}
+    assert [e.source for e in events] == [item["reason"] for item in answer["items"]]  # what put it there
     assert all(e.context == {"page": "home", "variant": "champion", "k": 4} for e in events)
     assert answer["arm"] == "greedy"  # exploration is off by default
     assert {r.key for r in mine} == {user.encode()}  # keyed by reader, as the contract says
@@ -287,7 +288,7 @@ def test_exploring_arm_fills_its_slots_and_logs_exact_propensities(env: Env) -> 
     for event in logged:
         answer = wanted[str(event.request_id)]
         item = answer["items"][event.position or 0]
-        assert event.article_id == item["article_id"]
+        assert event.article_id == item["article_id"] and event.source == item["reason"]
         assert event.ts == datetime.fromtimestamp(at, UTC).replace(microsecond=event.ts.microsecond)
         assert event.context["arm"] == answer["arm"] and event.context["policy"] == "thompson"
         assert "now" not in event.context
