@@ -308,6 +308,20 @@ def test_context_integers_are_64_bit(value: int) -> None:
     assert decode_event(json.dumps(_click(context={"n": 2**63 - 1})), now=NOW).context == {"n": 2**63 - 1}
 
 
+@pytest.mark.parametrize("text", ["-60757762937164653359164163247570944", "1e40", "9223372036854775808.0"])
+def test_context_numbers_read_as_integers_are_64_bit_too(text: str) -> None:
+    """Regression (found by the API fuzzer): the JSON parser hands an integer beyond 64 bits
+    over as a float, which passed; the contract's schema reads any number without a fraction
+    as an integer, so those are out of range. Fractions and in-range integral numbers pass."""
+    raw = json.dumps(_click(context={"n": 0})).replace('"n": 0', f'"n": {text}')
+    with pytest.raises(EventValidationError) as caught:
+        decode_event(raw, now=NOW)
+    assert "outside the 64-bit integer range" in reasons(caught.value)["context"]
+    for fine in ("1.5", "2.0", "-9223372036854775808"):
+        ok = decode_event(json.dumps(_click(context={"n": 0})).replace('"n": 0', f'"n": {fine}'), now=NOW)
+        assert ok.context["n"] == float(fine)
+
+
 def test_unknown_field_names_are_bounded_in_errors() -> None:
     # A client picks unknown field names: errors (responses, dead letters, metrics) must not
     # carry a 64 KB name back.

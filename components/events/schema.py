@@ -92,7 +92,10 @@ def check_context(value: dict[str, Any], max_keys: int) -> dict[str, Any]:
             raise ValueError(f"key {key[:80]!r} must be 1-{CONTEXT_MAX_KEY_LEN} characters")
         if isinstance(item, str) and len(item) > CONTEXT_MAX_STR_LEN:
             raise ValueError(f"value of {key!r} is longer than {CONTEXT_MAX_STR_LEN} characters")
-        if isinstance(item, int) and not CONTEXT_INT_MIN <= item <= CONTEXT_INT_MAX:
+        # JSON Schema reads a number with no fraction as an integer (1e40 too), and the JSON
+        # parser hands an integer beyond 64 bits over as a float: both are out of range.
+        integral = isinstance(item, int) or (isinstance(item, float) and item.is_integer())
+        if integral and not isinstance(item, bool) and not CONTEXT_INT_MIN <= item <= CONTEXT_INT_MAX:
             raise ValueError(f"value of {key!r} is outside the 64-bit integer range")
     return value
 

@@ -8,6 +8,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from components.events.schema import (
+    CONTEXT_INT_MAX,
+    CONTEXT_INT_MIN,
     CONTEXT_MAX_KEYS,
     MAX_DWELL_MS,
     MAX_EVENT_AGE,
@@ -28,8 +30,11 @@ timestamps = st.datetimes(
 context_values = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=CONTEXT_INT_MIN, max_value=CONTEXT_INT_MAX),
+    # A number without a fraction is an integer to JSON Schema: within 64 bits, as integers are.
+    st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda x: not x.is_integer() or CONTEXT_INT_MIN <= x <= CONTEXT_INT_MAX
+    ),
     st.text(max_size=40),
 )
 contexts = st.dictionaries(st.text(min_size=1, max_size=20), context_values, max_size=CONTEXT_MAX_KEYS)
