@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -76,14 +77,15 @@ def test_group_counts_by_source_and_unknown_source() -> None:
     """`--by source`: each impression under the source that put its item in the list; an
     impression without one (another system's) under "-"."""
     events: list[dict[str, object]] = []
+    shown = datetime.now(UTC) - timedelta(hours=1)  # relative to the run, never aging past a rule
     for i, source in enumerate(["content", "content", "trending", "popular", None, "content"]):
         impression = {"event_id": f"i{i}", "type": "impression", "user_id": f"u{i % 2}", "article_id": f"a{i}",
-                      "ts": "2026-11-20T08:00:00+00:00", "request_id": "r", "position": i, "propensity": 1.0}  # fmt: skip
+                      "ts": shown.isoformat(), "request_id": "r", "position": i, "propensity": 1.0}  # fmt: skip
         if source is not None:
             impression["source"] = source
         events.append(impression)
     events.append({"event_id": "c1", "type": "click", "user_id": "u1", "article_id": "a1",
-                   "ts": "2026-11-20T08:00:01+00:00", "request_id": "r", "position": 1})  # fmt: skip
+                   "ts": (shown + timedelta(seconds=1)).isoformat(), "request_id": "r", "position": 1})  # fmt: skip
     logged = join_clicks(events)
     assert group_counts(logged, "source") == {
         "-": (1, 1, 0), "content": (2, 3, 1), "popular": (1, 1, 0), "trending": (1, 1, 0)
