@@ -175,8 +175,13 @@ class HourlyCounts:
         settled = [h for h in window if h <= hour - self.recent_h]
         key = [(h, id(self._hours[h][1])) for h in settled]
         cached = self._settled
-        if cached is None or cached[0] != key or cached[1] > hour or len(cached[4]) != n:
+        if cached is None or cached[0] != key or cached[1] > hour:
             cached = self._settled = (key, hour, *self._sums(settled, hour, n))
+        elif len(cached[4]) < n:
+            # Articles first counted since (in the newest hours): the settled hours hold none
+            # of them, so their settled sums are zero; pad instead of summing the week again.
+            grown = [[np.pad(a, (0, n - len(a))) for a in sums] for sums in cached[2:4]]
+            cached = self._settled = (key, cached[1], *grown, np.pad(cached[4], (0, n - len(cached[4]))))
         _, at, old_imps, old_clicks, old_window = cached
         imps, clicks, window_clicks = self._sums([h for h in window if h > hour - self.recent_h], hour, n)
         for i, hl in enumerate(HALF_LIVES_H):

@@ -120,3 +120,17 @@ def test_hourly_counts_forget_old_hours_and_compact_the_article_index() -> None:
     got = counts.intraday(199)
     want = Intraday.from_buckets({199: {f"h199-{i}": (1.0, float(i % 2)) for i in range(20)}}, 199)
     _same_signals(got, want, np.array(sorted(counts.articles), dtype=object))
+
+
+def test_an_article_first_counted_in_the_newest_hour_keeps_the_settled_sums_right() -> None:
+    buckets: dict[int, dict[str, tuple[float, float]]] = {
+        h: {"a": (4.0, 1.0), "b": (2.0, 0.0)} for h in range(90, 100)
+    }
+    counts = HourlyCounts()
+    for h, b in buckets.items():
+        counts.put(h, b)
+    counts.intraday(99)
+    buckets[100] = {"a": (1.0, 1.0), "new": (5.0, 2.0)}
+    counts.put(100, buckets[100])
+    ids = np.array(["a", "b", "new"], dtype=object)
+    _same_signals(counts.intraday(100), Intraday.from_buckets(buckets, 100), ids)
