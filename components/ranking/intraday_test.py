@@ -129,8 +129,9 @@ def test_an_article_first_counted_in_the_newest_hour_keeps_the_settled_sums_righ
     counts = HourlyCounts()
     for h, b in buckets.items():
         counts.put(h, b)
-    counts.intraday(99)
-    buckets[100] = {"a": (1.0, 1.0), "new": (5.0, 2.0)}
+    counts.put(100, {"a": (1.0, 1.0)})
+    counts.intraday(100)  # the settled hours (90-97) summed
+    buckets[100] = {"a": (1.0, 1.0), "new": (5.0, 2.0)}  # the same hour, a new article
     counts.put(100, buckets[100])
     ids = np.array(["a", "b", "new"], dtype=object)
     _same_signals(counts.intraday(100), Intraday.from_buckets(buckets, 100), ids)
