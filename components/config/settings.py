@@ -193,7 +193,10 @@ class GateSettings(_Section):
     min_ndcg_gain: float = Field(
         default=0.01,
         ge=0.0,
-        description="Share by which a challenger's NDCG@10 must beat the champion's (0.01 = 1 %).",
+        description=(
+            "Share by which a challenger's quality metric (news AUC by position on logged lists, "
+            "else NDCG@10) must beat the champion's (0.01 = 1 %)."
+        ),
     )
     max_coverage_drop: float = Field(
         default=0.10,

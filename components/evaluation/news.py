@@ -11,6 +11,17 @@ Definitions follow MIND's reference evaluation (`evaluate.py` of the MIND compet
   DCG@k of the ideal ordering (every click first).
 A list with no click or only clicks has no AUC: it is skipped by every metric and counted.
 
+Beside them, when the logged positions are given, `auc_by_position`: the probability that a
+clicked item scores above a non-clicked one shown at the same position (in other lists), pooled
+over positions (every clicked/non-clicked pair at one position counts once; ties 1/2). Readers
+click the top of a list more whatever it holds, so on lists a model ordered itself, its own
+scores agree with the clicks partly because its order put the clicked items on top: within-list
+AUC favours the policy that served the day (on lists the champion ordered exactly, its AUC is
+just the share of clicks above non-clicks). Comparing items at the same position takes the
+examination effect out without estimating it; it compares across readers, so a scorer whose
+scale differs by reader is judged on that scale too. The gate judges by it
+(components/registry/gate.py).
+
 Ties in score do not matter for AUC; for MRR and nDCG the order among tied items is the
 ascending `tiebreak` key when given (e.g. the logged position), otherwise input order: a
 stable sort on -score. MIND's reference leaves it to an unstable argsort, i.e. arbitrary.
@@ -36,13 +47,18 @@ class NewsMetrics:
     mrr: float
     ndcg_at_5: float
     ndcg_at_10: float
+    auc_by_position: float | None = None  # with positions given (None: no position has both labels)
 
     def as_dict(self) -> dict[str, float | int]:
-        """Keys: lists, skipped, impressions, auc, mrr, ndcg@5, ndcg@10."""
-        return {
+        """Keys: lists, skipped, impressions, auc, mrr, ndcg@5, ndcg@10, and auc_by_position
+        when it was measured."""
+        out: dict[str, float | int] = {
             "lists": self.lists, "skipped": self.skipped, "impressions": self.impressions,
             "auc": self.auc, "mrr": self.mrr, "ndcg@5": self.ndcg_at_5, "ndcg@10": self.ndcg_at_10,
         }  # fmt: skip
+        if self.auc_by_position is not None:
+            out["auc_by_position"] = self.auc_by_position
+        return out
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class _Lists:
     ids: np.ndarray  # object: the group id of each list
     labels: np.ndarray  # float64 0/1
     tiebreak: np.ndarray | None
+    positions: np.ndarray | None  # float64: the logged position of each row
 
 
 def _vector(name: str, values: Any, n: int) -> np.ndarray:
@@ -94,7 +111,9 @@ def _factorize(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, ids
 
 
-def _lists(groups: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray | None) -> _Lists:
+def _lists(
+    groups: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray | None, positions: np.ndarray | None = None
+) -> _Lists:
     groups = np.asarray(groups)
     if groups.ndim != 1:
         raise ValueError(f"groups: must be one-dimensional (got shape {groups.shape})")
@@ -106,8 +125,34 @@ def _lists(groups: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray | None) 
     if bad:
         raise ValueError(f"labels: {bad} of {n} values are not binary (0/1 or bool)")
     key = None if tiebreak is None else _numbers("tiebreak", tiebreak, n)
+    at = None if positions is None else _numbers("positions", positions, n)
+    if at is not None and bool(np.any((at < 0) | (at != np.floor(at)))):
+        raise ValueError("positions: must be whole numbers >= 0 (the logged slot of each row)")
     codes, ids = _factorize(groups)
-    return _Lists(codes=codes, ids=ids, labels=y, tiebreak=key)
+    return _Lists(codes=codes, ids=ids, labels=y, tiebreak=key, positions=at)
+
+
+def _auc_by_position(positions: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Clicked against non-clicked rows of the same position, pooled over positions (the
+    Mann-Whitney statistic of each position, summed); None when no position has both."""
+    order = np.lexsort((scores, positions))
+    p, y, s = positions[order], labels[order], scores[order]
+    n = len(p)
+    new_stratum = np.ones(n, dtype=bool)
+    new_stratum[1:] = p[1:] != p[:-1]
+    stratum = np.cumsum(new_stratum) - 1
+    rank = np.arange(n) - np.flatnonzero(new_stratum)[stratum]  # 0-based, ascending score
+    new_run = new_stratum.copy()
+    new_run[1:] |= s[1:] != s[:-1]
+    run_start = np.flatnonzero(new_run)
+    run_end = np.append(run_start[1:], n) - 1
+    mean_rank = ((rank[run_start] + rank[run_end]) / 2.0)[np.cumsum(new_run) - 1] + 1.0
+    clicked = np.bincount(stratum, weights=y)
+    pairs = clicked * (np.bincount(stratum) - clicked)
+    if pairs.sum() == 0:
+        return None
+    above = np.bincount(stratum, weights=y * mean_rank) - clicked * (clicked + 1) / 2
+    return float(above.sum() / pairs.sum())
 
 
 def _evaluate(lists: _Lists, scores: np.ndarray, name: str = "scores") -> tuple[dict[str, np.ndarray], int]:
@@ -150,25 +195,41 @@ def _evaluate(lists: _Lists, scores: np.ndarray, name: str = "scores") -> tuple[
     return out, int(size[scored].sum())
 
 
-def _summary(per: dict[str, np.ndarray], impressions: int, n_lists: int) -> NewsMetrics:
+def _summary(
+    per: dict[str, np.ndarray], impressions: int, n_lists: int, auc_by_position: float | None = None
+) -> NewsMetrics:
     lists = len(per["auc"])
     if lists == 0:
         raise ValueError(f"labels: no list has both a click and a non-click ({n_lists} skipped)")
     mean = {name: float(values.mean()) for name, values in per.items() if name != "group"}
     return NewsMetrics(
         lists=lists, skipped=n_lists - lists, impressions=impressions, auc=mean["auc"], mrr=mean["mrr"],
-        ndcg_at_5=mean["ndcg@5"], ndcg_at_10=mean["ndcg@10"],
+        ndcg_at_5=mean["ndcg@5"], ndcg_at_10=mean["ndcg@10"], auc_by_position=auc_by_position,
     )  # fmt: skip
 
 
+def _judge(lists: _Lists, scores: np.ndarray, name: str = "scores") -> NewsMetrics:
+    per, impressions = _evaluate(lists, scores, name)
+    by_position = None
+    if lists.positions is not None:
+        by_position = _auc_by_position(
+            lists.positions, lists.labels, _numbers(name, scores, len(lists.codes))
+        )
+    return _summary(per, impressions, len(lists.ids), by_position)
+
+
 def news_metrics(
-    groups: np.ndarray, labels: np.ndarray, scores: np.ndarray, *, tiebreak: np.ndarray | None = None
+    groups: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    *,
+    tiebreak: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
 ) -> NewsMetrics:
     """Mean AUC, MRR, nDCG@5 and nDCG@10 over the impression lists (rows sharing a group id,
-    contiguous or not) that hold both a click and a non-click."""
-    lists = _lists(groups, labels, tiebreak)
-    per, impressions = _evaluate(lists, scores)
-    return _summary(per, impressions, len(lists.ids))
+    contiguous or not) that hold both a click and a non-click; with `positions` (the logged
+    slot of each row), also `auc_by_position` over every row."""
+    return _judge(_lists(groups, labels, tiebreak, positions), scores)
 
 
 def per_list(
@@ -184,12 +245,13 @@ def compare(
     labels: np.ndarray,
     scores_by_name: Mapping[str, np.ndarray],
     tiebreak: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
 ) -> dict[str, dict[str, float | int]]:
     """`NewsMetrics.as_dict()` of each named scorer, all on exactly the same lists."""
     if not scores_by_name:
         raise ValueError("scores_by_name: no scorer to compare")
-    lists = _lists(groups, labels, tiebreak)
+    lists = _lists(groups, labels, tiebreak, positions)
     return {
-        name: _summary(*_evaluate(lists, scores, f"scores_by_name[{name!r}]"), len(lists.ids)).as_dict()
+        name: _judge(lists, scores, f"scores_by_name[{name!r}]").as_dict()
         for name, scores in scores_by_name.items()
     }

@@ -25,7 +25,7 @@ from components.evaluation.news import compare
 from components.ranking.features import FEATURES, ArticleTable, FeatureReplay, LoggedLists, epoch_seconds
 from components.ranking.train import RankerParams, train_ranker
 
-NEWS_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
+NEWS_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10", "auc_by_position")
 POPULARITY_HALF_LIFE_H = 6.0
 ExtraScores = Callable[[LoggedLists], Mapping[str, np.ndarray]]
 
@@ -123,7 +123,8 @@ class Backtest:
 
     def models(self) -> dict[str, dict[str, float]]:
         return {
-            kind: {name: round(float(m[name]), 4) for name in NEWS_METRICS} for kind, m in self.report.items()
+            kind: {name: round(float(m[name]), 4) for name in NEWS_METRICS if name in m}
+            for kind, m in self.report.items()
         }
 
 
@@ -164,7 +165,7 @@ def run_backtest(
     }
     if extra_scores is not None:
         scores.update(extra_scores(test))
-    report = compare(test.request_id, test.clicked, scores, tiebreak=test.position)
+    report = compare(test.request_id, test.clicked, scores, tiebreak=test.position, positions=test.position)
     before = np.zeros(len(table.ids), dtype=bool)
     before[logged.article[logged.ts < test_start]] = True
     unseen = float(np.mean(~before[test.article]))

@@ -105,3 +105,28 @@ def test_news_auc_judges_when_both_runs_re_ranked_logged_lists() -> None:
         champion_version="1",
     )
     assert legacy.promoted and legacy.reason.startswith("ndcg_at_10")
+
+
+BY_POSITION = {
+    "news_auc_by_position": 0.66, "news_popularity_auc_by_position": 0.60, "news_random_auc_by_position": 0.50,
+}  # fmt: skip
+
+
+def test_the_position_wise_auc_judges_when_both_runs_measured_it() -> None:
+    # The champion wins within its own lists (it ordered them) but loses at equal positions: the
+    # position-wise metric decides, with its own references.
+    champion = {**CHAMPION, **NEWS, "news_auc": 0.75, **BY_POSITION}
+    retrain = {**CHAMPION, **NEWS, "news_auc": 0.72, **BY_POSITION, "news_auc_by_position": 0.68}
+    d = decide(retrain, champion, POLICY, challenger_version="2", champion_version="1")
+    assert d.promoted and d.reason.startswith("news_auc_by_position 0.6800 beats champion 0.6600")
+    assert {c.name for c in d.checks} >= {
+        "news_auc_by_position", "news_popularity_auc_by_position", "news_random_auc_by_position",
+    }  # fmt: skip
+    weak = {**retrain, "news_popularity_auc_by_position": 0.70}
+    first = decide(weak, None, POLICY, challenger_version="1", champion_version=None)
+    assert not first.promoted
+    assert "news_auc_by_position 0.6800 does not beat news_popularity_auc_by_position 0.7000" in first.reason
+    # A champion recorded before the position-wise metric existed: both compare on news_auc.
+    older = {**CHAMPION, **NEWS}
+    d = decide(retrain, older, POLICY, challenger_version="2", champion_version="1")
+    assert d.promoted and d.reason.startswith("news_auc 0.7200 beats champion 0.7000")

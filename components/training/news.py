@@ -83,12 +83,15 @@ def reference_scores(
 
 def news_metrics(scores: Mapping[str, np.ndarray], lists: LoggedLists) -> dict[str, float]:
     """`news_<metric>` for the scorer named "model", `news_<name>_<metric>` for the others."""
-    report = compare(lists.request_id, lists.clicked, scores, tiebreak=lists.position)
+    report = compare(
+        lists.request_id, lists.clicked, scores, tiebreak=lists.position, positions=lists.position
+    )
     out: dict[str, float] = {}
     for name, values in report.items():
         prefix = "news" if name == "model" else f"news_{name}"
         for metric in NEWS_METRICS:
-            out[f"{prefix}_{metric.replace('@', '_at_')}"] = float(values[metric])
+            if metric in values:  # auc_by_position needs a position holding both labels
+                out[f"{prefix}_{metric.replace('@', '_at_')}"] = float(values[metric])
     out["news_lists"] = float(report["model"]["lists"])
     return out
 

@@ -79,6 +79,11 @@ class TrainOutcome:
                 for e in self.evaluated
                 if "news_auc" in e.metrics
             },
+            "news_auc_by_position": {
+                e.candidate.name: round(e.metrics["news_auc_by_position"], 4)
+                for e in self.evaluated
+                if "news_auc_by_position" in e.metrics
+            },
             "skipped": self.skipped,
             "gate": None if self.decision is None else ("promoted" if self.decision.promoted else "refused"),
             "gate_reason": None if self.decision is None else self.decision.reason,

@@ -13,6 +13,7 @@ from components.config import Settings, load_settings
 from components.lake import LakeStore
 from components.lake.silver import build_silver, read_manifest
 from components.names import CHALLENGER, CHAMPION
+from components.registry.gate import NEWS_AUC_BY_POSITION
 from components.registry.tracking import version_by_alias
 from components.simulator import WorldConfig
 from components.testing.lake import write_bronze
@@ -22,6 +23,7 @@ from components.training.pipeline import champion_on_split, describe_lineage, re
 from components.training.train import Candidate, load_snapshot
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+GATE = NEWS_AUC_BY_POSITION  # the gate's quality metric on logged lists
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +61,24 @@ def test_worse_challenger_is_refused_and_the_champion_stays(
     assert first.best.candidate.kind == "ranker"
     assert first.decision is not None and first.decision.promoted, first.decision
     popularity = next(e for e in first.evaluated if e.candidate.kind == "popularity")
+    # The gate's metric: clicked against non-clicked items at the same position (the lists'
+    # own order does not favour anyone); the within-list AUC is reported beside it.
+    assert popularity.metrics[GATE] < first.best.metrics[GATE]
     assert popularity.metrics["news_auc"] < first.best.metrics["news_auc"]
-    assert popularity.metrics["news_popularity_auc"] == pytest.approx(
-        first.best.metrics["news_popularity_auc"]
+    assert popularity.metrics["news_popularity_auc_by_position"] == pytest.approx(
+        first.best.metrics["news_popularity_auc_by_position"]
     )
     name = settings.mlflow.model_name
     assert str(version_by_alias(name, CHAMPION).version) == first.logged.version  # type: ignore[union-attr]
-    champion_auc = first.best.metrics["news_auc"]
-    assert champion_auc > first.best.metrics["news_random_auc"] + 0.05
+    champion_auc = first.best.metrics[GATE]
+    assert champion_auc > first.best.metrics["news_random_auc_by_position"] + 0.05
 
     # Deliberately worse: BPR with one factor and two passes barely learns anything.
     second = train_and_register(settings, store, [Candidate("bpr", {"factors": 1, "iterations": 2})])
     decision = second.decision
     assert decision is not None and not decision.promoted
-    assert second.best.metrics["news_auc"] < champion_auc
-    assert "news_auc" in decision.reason and decision.reason.startswith("refused")
+    assert second.best.metrics[GATE] < champion_auc
+    assert GATE in decision.reason and decision.reason.startswith("refused")
     assert str(version_by_alias(name, CHAMPION).version) == first.logged.version  # type: ignore[union-attr]
     assert str(version_by_alias(name, CHALLENGER).version) == second.logged.version  # type: ignore[union-attr]
 
@@ -85,7 +90,7 @@ def test_worse_challenger_is_refused_and_the_champion_stays(
     artifact = Path(client.download_artifacts(second.logged.run_id, "gate_decision.json"))
     saved = json.loads(artifact.read_text())
     assert saved["promoted"] is False
-    assert {c["name"]: c["champion"] for c in saved["checks"]}["news_auc"] == pytest.approx(champion_auc)
+    assert {c["name"]: c["champion"] for c in saved["checks"]}[GATE] == pytest.approx(champion_auc)
     mv = client.get_model_version(name, second.logged.version)
     assert mv.tags["reco.gate"] == "refused"
 
@@ -103,11 +108,11 @@ def test_sweep_logs_one_child_run_per_candidate(
     )
     sweep = [r for r in children if r.data.tags.get("reco.role") == "sweep"]
     assert sorted(r.info.run_name for r in sweep) == sorted(c.name for c in grid)
-    assert all({"ndcg_at_10", "news_auc"} <= set(r.data.metrics) for r in sweep)
+    assert all({"ndcg_at_10", "news_auc", GATE} <= set(r.data.metrics) for r in sweep)
     # The registered run is the refit of the best sweep member (by the gate's metric), also
     # under the parent.
     assert outcome.logged.run_id in {r.info.run_id for r in children}
-    assert outcome.best.metrics["news_auc"] == max(r.data.metrics["news_auc"] for r in sweep)
+    assert outcome.best.metrics[GATE] == max(r.data.metrics[GATE] for r in sweep)
 
 
 def test_lineage_names_the_snapshot_that_reproduce_uses(
@@ -159,7 +164,7 @@ def test_the_champion_is_judged_again_on_the_challengers_test_day(
     snapshot = load_snapshot(store, dates)
     assert snapshot.test_day == dates[-1]
     again = champion_on_split(settings, snapshot, seed=42)
-    assert again["news_auc"] > again["news_random_auc"] and again["news_lists"] > 100
+    assert again[GATE] > again["news_random_auc_by_position"] and again["news_lists"] > 100
     # ... and top-k over that day's catalogue, so the coverage guardrail compares like with like
     assert 0 < again["coverage"] <= 1 and again["test_users"] > 0 and "recommend_p95_ms" in again
     # The day it was trained on is not judged again (in-sample): its recorded metrics are.
@@ -168,5 +173,5 @@ def test_the_champion_is_judged_again_on_the_challengers_test_day(
     second = train_and_register(settings, store, [Candidate("popularity", {"half_life_hours": 6.0})])
     assert second.decision is not None and not second.decision.promoted
     checks = {c.name: c for c in second.decision.checks}
-    assert checks["news_auc"].champion == pytest.approx(again["news_auc"])
+    assert checks[GATE].champion == pytest.approx(again[GATE])
     assert checks["coverage"].champion == pytest.approx(again["coverage"])

@@ -8,7 +8,7 @@ features, and judged on the last day the same two ways every kind is:
   the day's clicks are the relevant items; with the references every model must beat
   (`baseline_popularity_ndcg_at_10`: training clicks per article; `baseline_random_...`) on the
   same candidates;
-- the news protocol on logged impressions (`news_auc`, `news_mrr`, `news_ndcg_at_5`,
+- the news protocol on logged impressions (`news_auc`, `news_auc_by_position`, `news_mrr`, `news_ndcg_at_5`,
   `news_ndcg_at_10`): each logged list re-ranked (components.evaluation.news), beside the same
   scores of plain popularity, random and a smoothed intraday CTR counter.
 
@@ -183,7 +183,8 @@ def _evaluate_ranker(
     for kind, values in backtest.report.items():
         prefix = renamed.get(kind, f"news_{kind}")
         for name in NEWS_METRICS:
-            metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(values[name])
+            if name in values:  # auc_by_position needs a position holding both labels
+                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(values[name])
     references = reference_scores(data.events, backtest.test, table, test_start, seed)
     ranked = ranker_scores(backtest.booster, backtest.test)
     metrics.update(news_metrics({"model": ranked, **references}, backtest.test))

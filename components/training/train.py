@@ -268,8 +268,8 @@ def refit(snapshot: Snapshot, candidate: Candidate, *, seed: int = 42) -> Recomm
 
 
 def best_of(results: Sequence[Evaluated]) -> Evaluated:
-    """The best by the gate's quality metric (news AUC on the logged lists when every candidate
-    has it, else NDCG@10): the sweep picks what the gate would judge best."""
+    """The best by the gate's quality metric (news AUC by position on the logged lists when every
+    candidate has it, else NDCG@10): the sweep picks what the gate would judge best."""
     if not results:
         raise ValueError("no candidate was evaluated")
     metric, _ = quality_metric(*(r.metrics for r in results))

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in NEWS_METRICS:
         view.add_column(name, justify="right")
     for kind, metrics in sorted(models.items(), key=lambda kv: -kv[1]["auc"]):
-        view.add_row(kind, *(f"{metrics[name]:.4f}" for name in NEWS_METRICS))
+        view.add_row(kind, *(f"{metrics[name]:.4f}" if name in metrics else "-" for name in NEWS_METRICS))
     console.print(view)
     summary = {
         "backtest": test_day,

@@ -39,11 +39,12 @@ def test_backtest_on_the_lakes_history(
     models = summary["models"]
     assert set(models) == {"ranker", "popularity", "random", "newest", "clicks_so_far", "intraday_ctr_6h"}
     for metrics in models.values():
-        assert set(metrics) == {"auc", "mrr", "ndcg@5", "ndcg@10"}
-        assert 0.0 <= metrics["auc"] <= 1.0
+        assert set(metrics) == {"auc", "mrr", "ndcg@5", "ndcg@10", "auc_by_position"}
+        assert 0.0 <= metrics["auc"] <= 1.0 and 0.0 <= metrics["auc_by_position"] <= 1.0
     # the learned ranker is better than chance and than ranking by popularity on the same lists
     assert models["ranker"]["auc"] > models["random"]["auc"] + 0.05
     assert models["ranker"]["auc"] > models["popularity"]["auc"]
+    assert models["ranker"]["auc_by_position"] > models["random"]["auc_by_position"] + 0.05
     assert 0.0 < summary["unseen_share"] < 1.0 and summary["unknown_articles"] == 0
 
     # a newer partition with only a few impressions (today's first minutes) is not the default

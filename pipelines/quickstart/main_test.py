@@ -39,7 +39,7 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     assert result["feature_rows"] > 0 and result["materialized"] > 0
     # The daily flow trained, registered and gated a model in the job's own MLflow store.
     assert result["model_version"] == "1" and result["gate"]["decision"] == "promoted"
-    # The gate promoted it on news AUC over the day's logged lists, which requires beating the
+    # The gate promoted it on news AUC by position over the day's logged lists, which requires beating the
     # popularity and random references there. Top-k NDCG@10 over the catalogue is reported beside
     # it; in this 300-reader world it can be 0 (a handful of test readers).
     assert 0.0 <= result["ndcg_at_10"] <= 1.0
