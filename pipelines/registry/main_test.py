@@ -32,11 +32,11 @@ def test_train_then_lineage_then_reproduce(
     monkeypatch.setenv("RECO_MLFLOW__TRACKING_URI", mlflow_tracking.tracking_uri)
     monkeypatch.setenv("RECO_MLFLOW__ARTIFACT_ROOT", str(mlflow_tracking.artifact_root))
 
-    grid = json.dumps({"ease": [{"l2": 20.0}], "popularity": [{}]})
+    grid = json.dumps({"ease": [{"l2": 20.0}], "popularity": [{}], "ranker": [{"n_estimators": 40}]})
     assert train_main(["--grid", grid, "--flow-run-id", "DailyFlow/42"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["model_version"] == "1" and summary["gate"] == "promoted"
-    assert set(summary["candidates"]) == {"ease(l2=20.0)", "popularity()"}
+    assert summary["model_version"] == "1" and summary["gate"] == "promoted", summary
+    assert set(summary["candidates"]) == {"ease(l2=20.0)", "popularity()", "ranker(n_estimators=40)"}
 
     assert registry_main(["lineage", "1"]) == 0
     lineage = json.loads(capsys.readouterr().out)
