@@ -155,9 +155,8 @@ def _auc_by_position(positions: np.ndarray, labels: np.ndarray, scores: np.ndarr
     return float(above.sum() / pairs.sum())
 
 
-def _evaluate(lists: _Lists, scores: np.ndarray, name: str = "scores") -> tuple[dict[str, np.ndarray], int]:
-    """(per-list metrics of the scored lists, impressions in them)."""
-    s = _numbers(name, scores, len(lists.codes))
+def _evaluate(lists: _Lists, s: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+    """(per-list metrics of the scored lists, impressions in them) for validated scores `s`."""
     n_lists = len(lists.ids)
     # By list, then descending score, then tiebreak, then row: stable sorts from the last key,
     # the list last through a unique int64 key (cheaper than np.lexsort).
@@ -209,12 +208,9 @@ def _summary(
 
 
 def _judge(lists: _Lists, scores: np.ndarray, name: str = "scores") -> NewsMetrics:
-    per, impressions = _evaluate(lists, scores, name)
-    by_position = None
-    if lists.positions is not None:
-        by_position = _auc_by_position(
-            lists.positions, lists.labels, _numbers(name, scores, len(lists.codes))
-        )
+    s = _numbers(name, scores, len(lists.codes))
+    per, impressions = _evaluate(lists, s)
+    by_position = None if lists.positions is None else _auc_by_position(lists.positions, lists.labels, s)
     return _summary(per, impressions, len(lists.ids), by_position)
 
 
@@ -237,7 +233,8 @@ def per_list(
 ) -> dict[str, np.ndarray]:
     """Per scored list, in order of first appearance: "group" (its id), "auc", "mrr", "ndcg@5",
     "ndcg@10"; for paired comparisons of two scorers on the same lists."""
-    return _evaluate(_lists(groups, labels, tiebreak), scores)[0]
+    lists = _lists(groups, labels, tiebreak)
+    return _evaluate(lists, _numbers("scores", scores, len(lists.codes)))[0]
 
 
 def compare(

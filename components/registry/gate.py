@@ -48,6 +48,7 @@ BASELINES = ("baseline_popularity_ndcg_at_10", "baseline_random_ndcg_at_10")
 # ... and on the same logged lists (components.training.news), for each news metric.
 NEWS_BASELINES = ("news_popularity_auc", "news_random_auc")
 NEWS_BY_POSITION_BASELINES = ("news_popularity_auc_by_position", "news_random_auc_by_position")
+_REFERENCES = frozenset((*BASELINES, *NEWS_BASELINES, *NEWS_BY_POSITION_BASELINES))
 
 
 def quality_metric(*runs: dict[str, float] | None) -> tuple[str, tuple[str, ...]]:
@@ -146,7 +147,7 @@ def decide(
 def _reasons(failed: list[Check], policy: GateSettings, metric: str = NDCG) -> str:
     parts = []
     for c in failed:
-        if c.name in BASELINES or c.name in NEWS_BASELINES or c.name in NEWS_BY_POSITION_BASELINES:
+        if c.name in _REFERENCES:
             parts.append(f"{metric} {c.challenger:.4f} does not beat {c.name} {c.limit:.4f}")
         elif c.name == metric:
             parts.append(

@@ -86,13 +86,23 @@ def news_metrics(scores: Mapping[str, np.ndarray], lists: LoggedLists) -> dict[s
     report = compare(
         lists.request_id, lists.clicked, scores, tiebreak=lists.position, positions=lists.position
     )
+    out = flat_metrics(report, {"model": "news"})
+    out["news_lists"] = float(report["model"]["lists"])
+    return out
+
+
+def flat_metrics(
+    report: Mapping[str, Mapping[str, float | int]], prefixes: Mapping[str, str]
+) -> dict[str, float]:
+    """`<prefix>_<metric>` (`@` as `_at_`) of each scorer's news metrics; the prefix is
+    `prefixes[name]`, else `news_<name>`. A metric a scorer lacks is left out (auc_by_position
+    needs a position holding both labels)."""
     out: dict[str, float] = {}
     for name, values in report.items():
-        prefix = "news" if name == "model" else f"news_{name}"
+        prefix = prefixes.get(name, f"news_{name}")
         for metric in NEWS_METRICS:
-            if metric in values:  # auc_by_position needs a position holding both labels
+            if metric in values:
                 out[f"{prefix}_{metric.replace('@', '_at_')}"] = float(values[metric])
-    out["news_lists"] = float(report["model"]["lists"])
     return out
 
 
@@ -152,6 +162,7 @@ def ranker_news_metrics(
 
 __all__ = [
     "REFERENCES",
+    "flat_metrics",
     "judge_on_lists",
     "logged_test_lists",
     "model_scores",

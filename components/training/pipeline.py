@@ -74,15 +74,13 @@ class TrainOutcome:
             "metrics": {k: round(v, 4) for k, v in self.best.metrics.items()},
             "candidates": {e.candidate.name: round(e.metrics["ndcg_at_10"], 4) for e in self.evaluated},
             # The gate's metric when the lake holds logged lists (components/registry/gate.py).
-            "news_auc": {
-                e.candidate.name: round(e.metrics["news_auc"], 4)
-                for e in self.evaluated
-                if "news_auc" in e.metrics
-            },
-            "news_auc_by_position": {
-                e.candidate.name: round(e.metrics["news_auc_by_position"], 4)
-                for e in self.evaluated
-                if "news_auc_by_position" in e.metrics
+            **{
+                metric: {
+                    e.candidate.name: round(e.metrics[metric], 4)
+                    for e in self.evaluated
+                    if metric in e.metrics
+                }
+                for metric in ("news_auc", "news_auc_by_position")
             },
             "skipped": self.skipped,
             "gate": None if self.decision is None else ("promoted" if self.decision.promoted else "refused"),

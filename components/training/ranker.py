@@ -36,7 +36,6 @@ from components.lake.store import LakeStore
 from components.lake.tombstones import erased_users
 from components.models.ranker import RankerModel
 from components.ranking.backtest import (
-    NEWS_METRICS,
     content_and_table,
     prior_ctr,
     ranker_scores,
@@ -45,7 +44,13 @@ from components.ranking.backtest import (
 from components.ranking.features import ArticleTable, FeatureReplay, epoch_seconds
 from components.ranking.train import RankerParams, choose_device, train_ranker
 from components.ranking.trees import TreeEnsemble
-from components.training.news import news_metrics, ranker_news_metrics, ranker_table, reference_scores
+from components.training.news import (
+    flat_metrics,
+    news_metrics,
+    ranker_news_metrics,
+    ranker_table,
+    reference_scores,
+)
 
 K = 10
 KIND = "ranker"
@@ -179,12 +184,7 @@ def _evaluate_ranker(
     metrics = top_k_metrics(data, backtest.replay, trees, test_start, catalogue_size, seed=seed)
     # The news protocol: the ranker and the news baselines as the backtest scored them (its
     # recency-popularity as `recency_popularity`), then the gate's references on the same lists.
-    renamed = {"ranker": "news", "popularity": "news_recency_popularity"}
-    for kind, values in backtest.report.items():
-        prefix = renamed.get(kind, f"news_{kind}")
-        for name in NEWS_METRICS:
-            if name in values:  # auc_by_position needs a position holding both labels
-                metrics[f"{prefix}_{name.replace('@', '_at_')}"] = float(values[name])
+    metrics.update(flat_metrics(backtest.report, {"ranker": "news", "popularity": "news_recency_popularity"}))
     references = reference_scores(data.events, backtest.test, table, test_start, seed)
     ranked = ranker_scores(backtest.booster, backtest.test)
     metrics.update(news_metrics({"model": ranked, **references}, backtest.test))
