@@ -223,6 +223,31 @@ def _ports_differ(port: int, ops_port: int) -> None:
         raise ValueError(f"ops_port ({ops_port}) must differ from port, or be 0 (everything on port)")
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origins(value: list[str]) -> list[str]:
+    """Web origins as a browser sends them (scheme://host[:port], no path, no trailing slash);
+    `*` is refused: a public API that any page may read is a decision to write out origin by
+    origin, not a wildcard."""
+    for origin in value:
+        if not _ORIGIN.match(origin):
+            raise ValueError(
+                f"{origin!r} is not a web origin: scheme://host[:port] with http or https, no path "
+                "(e.g. https://news.example.com)"
+            )
+    return value
+
+
+def cors_origins_field(service: str) -> Any:
+    return Field(
+        default_factory=list,
+        description=f'Web origins (a JSON list, e.g. ["https://news.example.com"]) whose pages may call the '
+        f"{service}'s public API from a browser (CORS); empty: none (the default), and same-origin "
+        "pages and servers are unaffected.",
+    )
+
+
 class LogSettings(_Section):
     """Logging of every process."""
 
@@ -318,6 +343,12 @@ class CollectorSettings(_Section):
         ge=1_024,
         description="Largest POST /articles body, in bytes (articles carry their text).",
     )
+    cors_origins: list[str] = cors_origins_field("collector")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors(cls, value: list[str]) -> list[str]:
+        return _origins(value)
 
     @field_validator("trusted_proxies", "unfiltered_clients")
     @classmethod
@@ -534,6 +565,12 @@ class ServingSettings(_Section):
         le=1.0,
         description="Shadow mode: share of requests also scored by the challenger (never served).",
     )
+    cors_origins: list[str] = cors_origins_field("recommend service")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors(cls, value: list[str]) -> list[str]:
+        return _origins(value)
 
     @model_validator(mode="after")
     def _ports(self) -> ServingSettings:

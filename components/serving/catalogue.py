@@ -8,8 +8,9 @@ builds a new object and swaps the reference, so a request never sees half an upd
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -176,15 +177,39 @@ class Catalogue:
     def is_live(self, i: int, now_s: float) -> bool:
         return bool(self.published_s[i] <= now_s < self.expires_s[i])
 
-    def popular(self, k: int, now_s: float, banned: set[str]) -> tuple[list[str], list[float]]:
-        """The top-k cold-start articles live at `now_s`, skipping `banned` ids."""
+    @cached_property
+    def _section_codes(self) -> tuple[dict[str, int], np.ndarray]:
+        codes: dict[str, int] = {}
+        column = np.fromiter(
+            (codes.setdefault(str(s), len(codes)) for s in self.category), dtype=np.int64, count=len(self)
+        )
+        return codes, column
+
+    def in_sections(self, sections: Collection[str]) -> np.ndarray:
+        """Bool per article: filed under one of `sections` (unknown names match nothing)."""
+        codes, column = self._section_codes
+        wanted = np.zeros(len(codes) + 1, dtype=bool)
+        for name in sections:
+            if (code := codes.get(name)) is not None:
+                wanted[code] = True
+        result: np.ndarray = wanted[column]
+        return result
+
+    def popular(
+        self, k: int, now_s: float, banned: set[str], keep: np.ndarray | None = None
+    ) -> tuple[list[str], list[float]]:
+        """The top-k cold-start articles live at `now_s`, skipping `banned` ids and, with
+        `keep` (a bool per article), the articles it leaves out."""
         ids: list[str] = []
         scores: list[float] = []
-        for position, i in enumerate(self.popular_order):
+        order = self.popular_order
+        positions = range(len(order)) if keep is None else np.flatnonzero(keep[order]).tolist()
+        for position in positions:
             if len(ids) == k:
                 break
+            i = int(order[position])
             article = self.article_ids[i]
-            if article in banned or not self.is_live(int(i), now_s):
+            if article in banned or not self.is_live(i, now_s):
                 continue
             ids.append(article)
             scores.append(float(self.popular_scores[position]))

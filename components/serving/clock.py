@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from components.serving.schema import RecommendRequest, served_at
+from components.serving.schema import ListRequest, served_at
 
 
 class Clock(Protocol):
@@ -18,7 +18,7 @@ class Clock(Protocol):
         """Now, in epoch seconds (background refreshes: liveness, item features)."""
         ...
 
-    def at(self, request: RecommendRequest) -> float | None:
+    def at(self, request: ListRequest) -> float | None:
         """The time `request` is served at (None: now); ValueError names what is wrong."""
         ...
 
@@ -27,7 +27,7 @@ class WallClock:
     def now(self) -> float:
         return time.time()
 
-    def at(self, request: RecommendRequest) -> float | None:
+    def at(self, request: ListRequest) -> float | None:
         return None
 
 
@@ -41,7 +41,7 @@ class RequestClock:
     def now(self) -> float:
         return self.latest or time.time()
 
-    def at(self, request: RecommendRequest) -> float | None:
+    def at(self, request: ListRequest) -> float | None:
         served = served_at(request)
         self.latest = max(self.latest, served)
         return served

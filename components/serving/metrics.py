@@ -131,6 +131,18 @@ class ServingMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.related_requests = Counter(
+            "reco_related_requests",
+            "Answered related-articles requests, by what placed the first item (content, cf, section, popular)",
+            ["ranked_by"],
+            registry=r,
+        )
+        self.related_latency = Histogram(
+            "reco_related_latency_seconds",
+            "Time to answer a valid related-articles request",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.fallbacks = Counter(
             "reco_recommend_fallbacks", "Answers not (fully) from a model, by reason", ["reason"], registry=r
         )
@@ -204,6 +216,10 @@ class ServingMetrics:
         if child is None:
             child = self._fallback_children[reason] = self.fallbacks.labels(reason=reason)
         child.inc()
+
+    def observe_related(self, ranked_by: str, seconds: float) -> None:
+        self.related_requests.labels(ranked_by=ranked_by).inc()
+        self.related_latency.observe(seconds)
 
     def observe(self, variant: str, seconds: float) -> None:
         children = self._by_variant.get(variant)

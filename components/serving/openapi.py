@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from components.config.settings import ServingSettings
 from components.edge.openapi import OPS_PORT_NOTE, document, health_paths, json_body, json_response, ref
 from components.events.jsonschema import context_json_schema
 from components.events.schema import IDENTIFIER_MAX_LEN, IDENTIFIER_PATTERN
-from components.serving.schema import REQUEST_CONTEXT_MAX_KEYS
+from components.serving.related import RELATED_STAGES
+from components.serving.schema import REQUEST_CONTEXT_MAX_KEYS, RecommendRequest, RelatedRequest
 
 IDENTIFIER = {"type": "string", "pattern": IDENTIFIER_PATTERN}
 # The answer of DELETE /users/{user_id} (components.erasure.ErasureResult).
@@ -31,26 +34,36 @@ ERASURE_RESULT = {
 }  # fmt: skip
 
 
-def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
-    request = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["user_id"],
-        "properties": {
-            "user_id": {**IDENTIFIER, "description": "The reader (printable ASCII, 1-128 characters)."},
-            "k": {"type": "integer", "minimum": 1, "maximum": settings.max_k, "default": 10},
-            "exclude": {
-                "type": "array",
-                "maxItems": settings.max_exclude,
-                "items": IDENTIFIER,
-                "description": "Article ids never to return (besides the reader's recent reads).",
-            },
-            "context": {
-                **context_json_schema(REQUEST_CONTEXT_MAX_KEYS),
-                "description": "Page context, logged with the impressions.",
-            },
-        },
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """pydantic's JSON Schema without titles, its `$defs` inlined (small, and a reader of the
+    docs sees each request whole)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inlined(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+        return {k: _inlined(v, defs) for k, v in node.items() if k not in ("title", "$defs")}
+    if isinstance(node, list):
+        return [_inlined(v, defs) for v in node]
+    return node
+
+
+def request_schema(model: type[BaseModel], settings: ServingSettings) -> dict[str, Any]:
+    """The request's JSON Schema from the model that validates it, with the rules it checks in
+    code: k and exclude bounded by the settings, the context's size and value rules."""
+    raw = model.model_json_schema()
+    schema: dict[str, Any] = _inlined(raw, raw.get("$defs", {}))
+    properties = schema["properties"]
+    properties["k"].update(minimum=1, maximum=settings.max_k)
+    properties["exclude"]["maxItems"] = settings.max_exclude
+    properties["context"] = {
+        **context_json_schema(REQUEST_CONTEXT_MAX_KEYS),
+        "description": properties["context"]["description"],
     }
+    return schema
+
+
+def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
+    request = request_schema(RecommendRequest, settings)
+    related_request = request_schema(RelatedRequest, settings)
     item = {
         "type": "object",
         "required": ["article_id", "score", "reason"],
@@ -60,7 +73,7 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
             "reason": {"type": "string"},
         },
     }
-    answer = {
+    answer: dict[str, Any] = {
         "type": "object",
         "required": ["items", "model_version", "variant", "request_id", "latency_ms", "arm", "ranked_by"],
         "properties": {
@@ -77,6 +90,19 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
             "request_id": {"type": "string"},
             "latency_ms": {"type": "number"},
             "arm": {"type": "string"},
+        },
+    }
+    related_answer = {
+        **answer,
+        "properties": {
+            **answer["properties"],
+            "ranked_by": {
+                "type": "string",
+                "enum": list(RELATED_STAGES),
+                "description": "What placed the first item: `content` (nearest article texts, with the "
+                "learned ranker), `cf` (readers of this article also read), `section` (popular in its "
+                "section), `popular`. Item reasons name the stage of each item.",
+            },
         },
     }
     invalid = {
@@ -103,6 +129,28 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
                 "requestBody": json_body(request, "Who, how many, what not"),
                 "responses": {
                     "200": json_response("The list", answer),
+                    "408": json_response("The body did not arrive in time", invalid),
+                    "403": json_response("A page of an origin that is not allowed", invalid),
+                    "422": json_response("A field broke a rule (named, with the reason)", invalid),
+                    "500": json_response("Internal error (logged with the request id)", invalid),
+                },
+            }
+        },
+        "/related": {
+            "post": {
+                "summary": "Articles related to one article (a story page's rail)",
+                "description": (
+                    "Never returns the article itself, the request's exclusions, unpublished or "
+                    "expired articles, or (with `user_id`) the reader's recent reads. An article "
+                    "the catalogue does not list yet is answered with popular articles "
+                    "(`ranked_by: popular`). Impressions are logged only when `user_id` is given "
+                    "(context `surface: related`): clicks echo `request_id` and `position`."
+                ),
+                "operationId": "related",
+                "requestBody": json_body(related_request, "Which article, how many, what not"),
+                "responses": {
+                    "200": json_response("The list", related_answer),
+                    "403": json_response("A page of an origin that is not allowed", invalid),
                     "408": json_response("The body did not arrive in time", invalid),
                     "422": json_response("A field broke a rule (named, with the reason)", invalid),
                     "500": json_response("Internal error (logged with the request id)", invalid),
@@ -176,7 +224,9 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
     return document(
         "reco recommend API",
         "1",
-        "Recommendations for readers; admin actions need the bearer token.",
+        "Recommendations for readers; admin actions need the bearer token. Pages of the origins in "
+        "`RECO_SERVING__CORS_ORIGINS` may call `/recommend` and `/related` from a browser (CORS); "
+        "a write from any other page's origin is refused with 403 (field `Origin`).",
         paths,
         {},
     )

@@ -115,7 +115,9 @@ def rank(
     has_features: bool,
     now_s: float,
     intraday: Intraday | None = None,
+    keep: np.ndarray | None = None,
 ) -> Ranked:
+    """`keep`: a bool per catalogue article, False for what the request's filters leave out."""
     banned = set(exclude)
     banned.update(recent)
     ids: list[str] = []
@@ -127,7 +129,7 @@ def rank(
     if model is not None and model.is_ranker:
         try:
             candidates = _ranked_by_ranker(
-                model, catalogue, k, banned, recent, now_s, intraday, ids, scores, reasons
+                model, catalogue, k, banned, recent, now_s, intraday, keep, ids, scores, reasons
             )
             ranked_by = RANKER
         except Exception:  # a broken model must not fail the request: the popular list serves
@@ -135,8 +137,11 @@ def rank(
             del ids[:], scores[:], reasons[:]
             cold_start = True
     elif model is not None and not cold_start:
+        allowed = model.allowed(now_s)
+        if keep is not None:
+            allowed = allowed[keep[model.catalogue_rows[allowed]]]
         found, found_scores = model.recommender.recommend(
-            user_id, k, exclude=list(banned), recent=recent, allowed=model.allowed(now_s)
+            user_id, k, exclude=list(banned), recent=recent, allowed=allowed
         )
         ids.extend(found)
         scores.extend(float(s) for s in found_scores)
@@ -148,7 +153,7 @@ def rank(
         banned.update(ids)
         if model is not None and (row := model.recommender.user_index.get(user_id)) is not None:
             banned.update(model.recommender.item_ids[model.recommender.seen(row)])
-        fill, fill_scores = catalogue.popular(k - len(ids), now_s, banned)
+        fill, fill_scores = catalogue.popular(k - len(ids), now_s, banned, keep)
         ids.extend(fill)
         scores.extend(fill_scores)
         reasons.extend([POPULAR] * len(fill))
@@ -163,6 +168,7 @@ def _ranked_by_ranker(
     recent: Sequence[str],
     now_s: float,
     intraday: Intraday | None,
+    keep: np.ndarray | None,
     ids: list[str],
     scores: list[float],
     reasons: list[str],
@@ -172,6 +178,8 @@ def _ranked_by_ranker(
     assert isinstance(ranker, RankerModel) and model.articles is not None
     index = catalogue.index
     allowed = catalogue.live(now_s)
+    if keep is not None:
+        allowed &= keep
     blocked = [row for row in (index.get(a) for a in banned) if row is not None]
     if blocked:
         allowed[blocked] = False

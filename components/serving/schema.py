@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
 )
 
+from components.events.articles import Label
 from components.events.errors import FieldError, from_pydantic
 from components.events.schema import ContextValue, Identifier, JsonInt, check_context
 from components.events.time import TimestampError, parse_timestamp
@@ -25,15 +26,35 @@ from components.events.time import TimestampError, parse_timestamp
 REQUEST_CONTEXT_MAX_KEYS = 10
 DEFAULT_MAX_K = 100
 DEFAULT_MAX_EXCLUDE = 500
+MAX_FILTER_SECTIONS = 50
 
 
-class RecommendRequest(BaseModel):
+class Filters(BaseModel):
+    """What a list may hold besides the service's own rules (a section page's rail)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: Identifier
-    k: JsonInt = 10
-    exclude: list[Identifier] = Field(default_factory=list)
-    context: dict[str, ContextValue] = Field(default_factory=dict)
+    sections: list[Label] | None = Field(
+        default=None,
+        max_length=MAX_FILTER_SECTIONS,
+        description="Only articles filed under one of these sections (articles.v1 `section`); "
+        "absent: every section. A list that no live article matches is answered with no items.",
+    )
+
+
+class ListRequest(BaseModel):
+    """What every list request has: k and exclude, bounded by the settings (passed as
+    validation context), and the page context."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: JsonInt = Field(default=10, description="How many articles (1 to the service's max_k).")
+    exclude: list[Identifier] = Field(
+        default_factory=list, description="Article ids never to return (at most the service's max_exclude)."
+    )
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict, description="Page context, logged with the impressions."
+    )
 
     @field_validator("k")
     @classmethod
@@ -55,6 +76,23 @@ class RecommendRequest(BaseModel):
     @classmethod
     def _context_small(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_context(value, REQUEST_CONTEXT_MAX_KEYS)
+
+
+class RecommendRequest(ListRequest):
+    user_id: Identifier = Field(description="The reader (printable ASCII, 1-128 characters).")
+    filters: Filters = Field(default_factory=Filters)
+
+
+class RelatedRequest(ListRequest):
+    """Articles to show under `article_id` (a story page's "related" rail)."""
+
+    article_id: Identifier = Field(description="The article the page shows.")
+    user_id: Identifier | None = Field(
+        default=None,
+        description="The reader, when known and consenting: their recent reads are left out and the "
+        "impressions are logged under them; absent: a non-personal list, and no impressions are logged.",
+    )
+    filters: Filters = Field(default_factory=Filters)
 
 
 # Pydantic reports a value that fits no member of a union once per member, the member's type
@@ -80,7 +118,12 @@ def parse_request(body: bytes, *, max_k: int, max_exclude: int) -> RecommendRequ
     return RecommendRequest.model_validate_json(body, context={"max_k": max_k, "max_exclude": max_exclude})
 
 
-def served_at(request: RecommendRequest) -> float:
+def parse_related(body: bytes, *, max_k: int, max_exclude: int) -> RelatedRequest:
+    """Raises ValidationError (see `field_errors`)."""
+    return RelatedRequest.model_validate_json(body, context={"max_k": max_k, "max_exclude": max_exclude})
+
+
+def served_at(request: ListRequest) -> float:
     """`context.now` (epoch seconds, or ISO 8601 with a zone) as epoch seconds: the time a
     request is served at under the request clock. Raises ValueError saying what is wrong."""
     value = request.context.get("now")

@@ -56,6 +56,7 @@ from components.names import (
     CHALLENGER,
     CHAMPION,
     EXPLORE,
+    FALLBACK,
     GREEDY,
     catalogue_channel,
     catalogue_withdrawn_key,
@@ -73,8 +74,9 @@ from components.serving.health import Health
 from components.serving.impressions import ImpressionLog, impression_records
 from components.serving.metrics import ServingMetrics
 from components.serving.ranking import POPULAR, RANKER, Ranked, ServingModel, rank
+from components.serving.related import related
 from components.serving.routing import bucket
-from components.serving.schema import RecommendRequest
+from components.serving.schema import Filters, RecommendRequest, RelatedRequest
 from components.serving.snapshot import Snapshot
 from components.serving.sources import RefreshSource, refresh_once, run_source
 from components.streaming import EventProducer
@@ -675,6 +677,57 @@ class RecommendService:
             items, version, variant, request_id, round(latency * 1000, 3), arm, ranked.ranked_by, shadow
         )
 
+    async def related(self, request: RelatedRequest, now: float | None = None) -> Answer:
+        """Articles related to `request.article_id` at `now` (the service's clock when None).
+        With a reader, their recent reads are left out and the impressions are logged under
+        them (context `surface: related`); without one, nothing names or logs a reader."""
+        started = time.perf_counter()
+        snapshot = self.snapshot
+        request_id = os.urandom(16).hex()
+        recent: list[str] = []
+        if request.user_id is not None:
+            _, recent = await self.user_state(request.user_id)
+            variant, model = snapshot.route(request.user_id)
+        else:
+            model = snapshot.models.get(CHAMPION)
+            variant = CHAMPION if model is not None else FALLBACK
+        version = model.version if model is not None else FALLBACK_VERSION
+        bind_request(request_id=request_id, variant=variant, model_version=version)
+        if now is None:
+            now = self.now()
+        ranked = related(
+            model,
+            snapshot.catalogue,
+            request.article_id,
+            request.k,
+            exclude=request.exclude,
+            recent=recent,
+            now_s=now,
+            keep=_keep(snapshot.catalogue, request.filters),
+        )
+        if request.user_id is not None and ranked.article_ids:
+            context = {k: v for k, v in request.context.items() if k != "now"}
+            context.update(variant=variant, k=request.k, surface="related", related_to=request.article_id)
+            self.impressions.add(
+                impression_records(
+                    user_id=request.user_id,
+                    article_ids=ranked.article_ids,
+                    request_id=request_id,
+                    model_version=version,
+                    propensities=[1.0] * len(ranked.article_ids),
+                    sources=ranked.reasons,
+                    context=context,
+                    ts=datetime.fromtimestamp(now, tz=UTC),
+                )
+            )
+        latency = time.perf_counter() - started
+        self.metrics.observe_related(ranked.ranked_by, latency)
+        items = [
+            {"article_id": a, "score": s, "reason": r}
+            for a, s, r in zip(ranked.article_ids, ranked.scores, ranked.reasons, strict=True)
+        ]
+        return Answer(items, version, variant, request_id, round(latency * 1000, 3), GREEDY, ranked.ranked_by)
+
     def _shadow(
         self,
         snapshot: Snapshot,
@@ -755,7 +808,13 @@ def _rank(
         has_features=has_features,
         now_s=now,
         intraday=snapshot.intraday,
+        keep=_keep(snapshot.catalogue, request.filters),
     )
+
+
+def _keep(catalogue: Catalogue, filters: Filters) -> np.ndarray | None:
+    """What the request's filters let through, a bool per article (None: no filter)."""
+    return None if filters.sections is None else catalogue.in_sections(filters.sections)
 
 
 def _freeze_heap() -> None:

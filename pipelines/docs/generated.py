@@ -9,12 +9,15 @@ rewrites what drifted; `--check` and the tests fail on any difference.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from components.config.reference import render_env_example, render_markdown_table
+from components.config.settings import CollectorSettings, ServingSettings
 from components.docs.blocks import REGENERATE, replace_block
 from components.events.jsonschema import (
     CONTRACT_SCHEMAS,
@@ -23,8 +26,16 @@ from components.events.jsonschema import (
     render_contract_schema,
 )
 from components.features.store import render_feature_store_yaml
+from components.intake.openapi import collector_openapi
+from components.serving.openapi import recommender_openapi
 
 WRITE_COMMAND = REGENERATE
+
+
+def _api_document(build: Callable[[], Mapping[str, Any]]) -> str:
+    """A service's OpenAPI document as its default settings render it (a deployment's limits
+    may differ: /openapi.json serves the running service's own)."""
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,16 @@ GENERATED: tuple[Generated, ...] = (
     Generated("docs/architecture.md", contract_table, "the events.v1 model", block="events.v1"),
     Generated("docs/architecture.md", article_table, "the articles.v1 model", block="articles.v1"),
     Generated("feature_repo/feature_store.yaml", render_feature_store_yaml, "the feature store config"),
+    Generated(
+        "docs/api/collector.openapi.json",
+        partial(_api_document, lambda: collector_openapi(CollectorSettings())),
+        "the collector's request models and default settings",
+    ),
+    Generated(
+        "docs/api/recommender.openapi.json",
+        partial(_api_document, lambda: recommender_openapi(ServingSettings())),
+        "the recommend service's request models and default settings",
+    ),
     *(
         Generated(path, partial(render_contract_schema, path), f"the {name} model")
         for path, (name, _) in CONTRACT_SCHEMAS.items()

@@ -11,9 +11,11 @@ The catalogue, with `Authorization: Bearer <RECO_COLLECTOR__ADMIN_TOKEN>` (the C
 `DELETE /articles/{id}` takes one down (202); both answer only after the broker acknowledged
 them. Without a token set they answer 403.
 
-With `ops_port` set (the cluster profile), `/healthz`, `/readyz`, `/metrics`,
-`/openapi.json` and the catalogue endpoints answer there and the public port serves
-`POST /events` only.
+With `ops_port` set (the cluster profile), `/healthz`, `/readyz`, `/metrics` and the catalogue
+endpoints answer there and the public port serves `POST /events`, `/openapi.json` and `/docs`
+(Swagger UI from a pinned package). Pages of the origins in `RECO_COLLECTOR__CORS_ORIGINS` may
+send events from a browser (CORS); other pages' writes are refused with 403 (field `Origin`,
+components/edge/web.py). A `text/plain` body is read as JSON (`navigator.sendBeacon`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from starlette.routing import Route
 
 from components.config import Settings
 from components.edge.ports import PortSplit
+from components.edge.web import DOCS_PATHS, docs_routes, web_edge
 from components.events import FieldError
 from components.events.articles import check_article_id
 from components.events.errors import field_label
@@ -55,7 +58,7 @@ from components.streaming import BrokerUnavailableError, EventProducer
 log = logging.getLogger("reco.collector")
 
 KNOWN_FIELDS = {"$", *Event.model_fields}
-PUBLIC_PATHS = {"/events", "/openapi.json"}
+PUBLIC_PATHS = {"/events", "/openapi.json", *DOCS_PATHS}
 
 
 class CollectorMetrics:
@@ -240,7 +243,9 @@ def create_app(settings: Settings, registry: CollectorRegistry | None = None) ->
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            *docs_routes("reco collector API"),
         ],
         lifespan=lifespan,
     )
-    return PortSplit(app, public_paths=PUBLIC_PATHS, ops_port=cfg.ops_port)
+    edge = web_edge(app, cfg.cors_origins, methods=["GET", "POST"])
+    return PortSplit(edge, public_paths=PUBLIC_PATHS, ops_port=cfg.ops_port)

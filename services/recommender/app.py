@@ -11,10 +11,16 @@
   reader: components/erasure; docs/operations.md, "Erasure"). A rollback is a registry
   operation (`pipelines/registry/main.py rollback`): MLflow is its system of record, and the
   service, which never talks to MLflow, serves what that command publishes.
-- `GET /openapi.json`: the OpenAPI 3.1 document of all of the above.
+- `POST /related {article_id, k=10, exclude=[], user_id?, filters?, context={}}`: articles
+  related to one article (components/serving/related.py), answered like `/recommend`;
+  `filters: {sections: [...]}` on both restricts the list to those sections.
+- `GET /openapi.json`: the OpenAPI 3.1 document of all of the above; `GET /docs`: a page over
+  it (Swagger UI from a pinned package, no CDN).
 
 With `ops_port` set (the cluster profile), health, readiness, metrics and admin answer there
-and the public port serves `POST /recommend` and `/openapi.json` only.
+and the public port serves `/recommend`, `/related`, `/openapi.json` and `/docs` only. Pages
+of the origins in `RECO_SERVING__CORS_ORIGINS` may call the public API (CORS); other pages'
+writes are refused (components/edge/web.py).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +45,7 @@ from starlette.routing import Route
 
 from components.config import Settings
 from components.edge.ports import PortSplit
+from components.edge.web import DOCS_PATHS, docs_routes, web_edge
 from components.erasure import ErasureResult, InvalidReaderIdError, check_user_id, erase_reader
 from components.events import FieldError
 from components.events.errors import field_label
@@ -47,14 +54,21 @@ from components.lake import LakeStore
 from components.serving.clock import Clock
 from components.serving.metrics import ServingMetrics
 from components.serving.openapi import recommender_openapi
-from components.serving.schema import RecommendRequest, field_errors, parse_request
+from components.serving.schema import (
+    ListRequest,
+    RecommendRequest,
+    RelatedRequest,
+    field_errors,
+    parse_related,
+    parse_request,
+)
 from components.serving.service import RecommendService
 
 log = logging.getLogger("reco.recommender")
 
-PUBLIC_PATHS = {"/recommend", "/openapi.json"}
+PUBLIC_PATHS = {"/recommend", "/related", "/openapi.json", *DOCS_PATHS}
 # Label values of the invalid-request counter: the request's own fields, never a client's key.
-KNOWN_FIELDS = {"$", *RecommendRequest.model_fields}
+KNOWN_FIELDS = {"$", *RecommendRequest.model_fields, *RelatedRequest.model_fields}
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None, **kw: Any) -> Response:
@@ -87,29 +101,53 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock:
             metrics.invalid.labels(field=field_label(error.field, KNOWN_FIELDS)).inc()
         return _json({"error": errors[0].as_dict(), "errors": [e.as_dict() for e in errors]}, status)
 
-    async def recommend(request: Request) -> Response:
+    async def read(
+        request: Request, parse: Callable[..., ListRequest]
+    ) -> tuple[Any, float | None] | Response:
+        """The validated body and the time it is served at, or the 4xx answer naming the field."""
         try:
             body = await read_bounded_body(
                 request, limits.max_body_bytes, status=422, timeout_s=limits.body_timeout_s
             )
-            parsed = parse_request(body, max_k=limits.max_k, max_exclude=limits.max_exclude)
+            parsed = parse(body, max_k=limits.max_k, max_exclude=limits.max_exclude)
         except BodyError as exc:
             return invalid([exc.error], exc.status)
         except ValidationError as exc:
             return invalid(field_errors(exc))
         try:
-            now = service.clock.at(parsed)
+            return parsed, service.clock.at(parsed)
         except ValueError as exc:
             return invalid([FieldError("context.now", str(exc), "invalid")])
+
+    def internal_error() -> Response:
+        metrics.errors.labels(kind="internal").inc()
+        return _json({"error": {"field": "$", "reason": "internal error", "code": "internal"}}, 500)
+
+    async def recommend(request: Request) -> Response:
+        got = await read(request, parse_request)
+        if isinstance(got, Response):
+            return got
+        parsed, now = got
         try:
             answer = await service.recommend(parsed, now=now)
         except Exception:
             metrics.requests.labels(variant="none", outcome="error").inc()
-            metrics.errors.labels(kind="internal").inc()
             log.exception("recommend failed for user %s", parsed.user_id)
-            return _json({"error": {"field": "$", "reason": "internal error", "code": "internal"}}, 500)
+            return internal_error()
         background = BackgroundTask(answer.shadow) if answer.shadow else None
         return _json(answer.as_dict(), background=background)
+
+    async def related(request: Request) -> Response:
+        got = await read(request, parse_related)
+        if isinstance(got, Response):
+            return got
+        parsed, now = got
+        try:
+            answer = await service.related(parsed, now=now)
+        except Exception:
+            log.exception("related failed for article %s", parsed.article_id)
+            return internal_error()
+        return _json(answer.as_dict())
 
     async def healthz(request: Request) -> Response:
         return _json({"status": "ok"})
@@ -187,6 +225,7 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock:
     app = Starlette(
         routes=[
             Route("/recommend", recommend, methods=["POST"]),
+            Route("/related", related, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -195,7 +234,9 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock:
             Route("/admin/canary", admin_canary, methods=["POST"]),
             # `path`: a reader id may hold "/" (any printable ASCII); the id rules are checked inside.
             Route("/users/{user_id:path}", erase_user, methods=["DELETE"]),
+            *docs_routes("reco recommend API"),
         ],
         lifespan=lifespan,
     )
-    return PortSplit(app, public_paths=PUBLIC_PATHS, ops_port=limits.ops_port)
+    edge = web_edge(app, limits.cors_origins, methods=["GET", "POST"])
+    return PortSplit(edge, public_paths=PUBLIC_PATHS, ops_port=limits.ops_port)

@@ -247,6 +247,100 @@ def test_every_answer_logs_its_impressions_to_kafka(env: Env, client: TestClient
     assert {r.key for r in mine} == {user.encode()}  # keyed by reader, as the contract says
 
 
+def sections_of(env: Env) -> dict[str, str]:
+    return {
+        row["article_id"]: row["section"]
+        for row in read_catalog(LakeStore.from_settings(env.settings.lake)).to_pylist()
+    }
+
+
+def related(client: TestClient, **body: Any) -> dict[str, Any]:
+    response = client.post("/related", json=body)
+    assert response.status_code == 200, response.text
+    payload: dict[str, Any] = response.json()
+    return payload
+
+
+def test_related_articles_are_live_unread_and_logged_only_for_a_reader(env: Env, client: TestClient) -> None:
+    user = env.world.known_users[4]
+    shown = [item["article_id"] for item in ask(client, user_id=user, k=10)["items"]]
+    story, excluded, read = shown[0], shown[1], shown[2]
+    anonymous = related(client, article_id=story, k=8, exclude=[excluded])
+    ids = [item["article_id"] for item in anonymous["items"]]
+    assert len(ids) == 8 == len(set(ids)) and set(ids) <= live_ids(env)
+    assert story not in ids and excluded not in ids
+    # The champion (a collaborative model) knows the story: its neighbours lead.
+    assert anonymous["ranked_by"] == "cf" and anonymous["items"][0]["reason"] == "cf"
+    assert {item["reason"] for item in anonymous["items"]} <= {"cf", "section", "popular"}
+    asyncio.run(_record(env, user, [read]))
+    personal = related(client, article_id=story, k=8, user_id=user, context={"page": "story"})
+    assert read not in {item["article_id"] for item in personal["items"]}
+    # Impressions: the reader's, with their surface; none for the anonymous request.
+    deadline = time.monotonic() + 15
+    mine: list[Event] = []
+    while time.monotonic() < deadline and len(mine) < 8:
+        records = asyncio.run(
+            read_topic(env.settings.kafka.bootstrap_servers, env.settings.kafka.events_topic)
+        )
+        events = [Event.model_validate_json(r.value) for r in records]
+        mine = [e for e in events if e.request_id == personal["request_id"]]
+    assert [e.article_id for e in sorted(mine, key=lambda e: e.position or 0)] == [
+        item["article_id"] for item in personal["items"]
+    ]
+    assert {e.user_id for e in mine} == {user}
+    assert all(e.context["surface"] == "related" and e.context["related_to"] == story for e in mine)
+    assert all(e.context["page"] == "story" for e in mine)
+    assert not [e for e in events if e.request_id == anonymous["request_id"]]
+    # An article the catalogue does not list yet: popular articles, said so.
+    unknown = related(client, article_id="not-published-yet", k=3)
+    assert unknown["ranked_by"] == "popular" and len(unknown["items"]) == 3
+
+
+def test_section_filters_on_recommend_and_related(env: Env, client: TestClient) -> None:
+    sections = sections_of(env)
+    user = env.world.known_users[5]
+    wanted = sections[ask(client, user_id=user, k=1)["items"][0]["article_id"]]
+    filtered = ask(client, user_id=user, k=10, filters={"sections": [wanted]})
+    assert filtered["items"] and {sections[i["article_id"]] for i in filtered["items"]} == {wanted}
+    assert ask(client, user_id=user, k=10, filters={"sections": ["no-such-section"]})["items"] == []
+    cold = ask(client, user_id="newcomer-filtered", k=5, filters={"sections": [wanted]})
+    assert cold["items"] and {sections[i["article_id"]] for i in cold["items"]} == {wanted}
+    story = next(a for a, s in sections.items() if s != wanted and a in live_ids(env))
+    rail = related(client, article_id=story, k=5, filters={"sections": [wanted]})
+    assert rail["items"] and {sections[i["article_id"]] for i in rail["items"]} == {wanted}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/related", b'{"k": 3}', "article_id"),
+        ("/related", b'{"article_id": "a1", "k": 0}', "k"),
+        ("/related", b'{"article_id": "a1", "user_id": "has space"}', "user_id"),
+        ("/related", b'{"article_id": "a1", "filters": {"tags": ["x"]}}', "filters.tags"),
+        ("/recommend", b'{"user_id": "u1", "filters": {"sections": [""]}}', "filters.sections.0"),
+        ("/recommend", b'{"user_id": "u1", "filters": {"sections": "news"}}', "filters.sections"),
+    ],
+)
+def test_bad_related_and_filter_requests_name_the_field(
+    client: TestClient, path: str, body: bytes, field: str
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field, response.json()
+
+
+def test_the_api_docs_page_and_document(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert {"/recommend", "/related"} <= set(document["paths"])
+    related_body = document["paths"]["/related"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert set(related_body["properties"]) == {"article_id", "user_id", "k", "exclude", "filters", "context"}
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui-bundle.js" in page.text
+    assert client.get("/docs/swagger-ui.css").status_code == 200
+
+
 def test_exploring_arm_fills_its_slots_and_logs_exact_propensities(env: Env) -> None:
     """Half the readers explore (by user hash): positions 7 and 9 are drawn by Thompson
     sampling from the model's item and the least exposed articles. Every impression logs its
