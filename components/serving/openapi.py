@@ -123,7 +123,9 @@ def recommender_openapi(settings: ServingSettings) -> dict[str, Any]:
                 "description": (
                     "Never returns the request's exclusions, the reader's recent reads, or "
                     "unpublished or expired articles. The answer says which model version and "
-                    "variant served it; its impressions are logged by the service."
+                    "variant served it; its impressions are logged by the service. Without "
+                    "`user_id` (a reader who did not consent) the list is non-personal and no "
+                    "impression is logged."
                 ),
                 "operationId": "recommend",
                 "requestBody": json_body(request, "Who, how many, what not"),

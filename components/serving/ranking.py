@@ -83,13 +83,13 @@ class ServingModel:
         self._allowed[:] = [second, allowed]
         return allowed
 
-    def can_score(self, user_id: str, has_features: bool, recent: Sequence[str]) -> bool:
+    def can_score(self, user_id: str | None, has_features: bool, recent: Sequence[str]) -> bool:
         """A reader the model knows and whose features exist, or anyone with recent reads the
         model knows (folded in). Feature-less readers get the cold-start list, as designed.
         The ranker scores anyone (a newcomer from the articles' own signals)."""
         if self.is_ranker:
             return True
-        if user_id in self.recommender.user_index and has_features:
+        if user_id is not None and user_id in self.recommender.user_index and has_features:
             return True
         return any(a in self.recommender.item_index for a in recent)
 
@@ -107,7 +107,7 @@ class Ranked:
 def rank(
     model: ServingModel | None,
     catalogue: Catalogue,
-    user_id: str,
+    user_id: str | None,
     k: int,
     *,
     exclude: Sequence[str],
@@ -141,7 +141,7 @@ def rank(
         if keep is not None:
             allowed = allowed[keep[model.catalogue_rows[allowed]]]
         found, found_scores = model.recommender.recommend(
-            user_id, k, exclude=list(banned), recent=recent, allowed=allowed
+            user_id or "", k, exclude=list(banned), recent=recent, allowed=allowed
         )
         ids.extend(found)
         scores.extend(float(s) for s in found_scores)
@@ -151,7 +151,7 @@ def rank(
         # Cold start, or the model ran out of live unseen articles: fill with popular ones,
         # never one the reader read in the model's training window either.
         banned.update(ids)
-        if model is not None and (row := model.recommender.user_index.get(user_id)) is not None:
+        if model is not None and user_id and (row := model.recommender.user_index.get(user_id)) is not None:
             banned.update(model.recommender.item_ids[model.recommender.seen(row)])
         fill, fill_scores = catalogue.popular(k - len(ids), now_s, banned, keep)
         ids.extend(fill)

@@ -79,7 +79,11 @@ class ListRequest(BaseModel):
 
 
 class RecommendRequest(ListRequest):
-    user_id: Identifier = Field(description="The reader (printable ASCII, 1-128 characters).")
+    user_id: Identifier | None = Field(
+        default=None,
+        description="The reader (printable ASCII, 1-128 characters); absent: the non-personal list (a "
+        "reader who did not consent), and no impressions are logged.",
+    )
     filters: Filters = Field(default_factory=Filters)
 
 

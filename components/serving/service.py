@@ -585,7 +585,12 @@ class RecommendService:
     ) -> tuple[str, ExploredList | None]:
         """Stage 4: the arm, and the exploring policy's edit of the list (None: no explorer)."""
         explorer = snapshot.explorer
-        if explorer is None or self.exploration.share <= 0 or not ranked.article_ids:
+        if (
+            explorer is None
+            or self.exploration.share <= 0
+            or not ranked.article_ids
+            or request.user_id is None
+        ):
             return GREEDY, None
         cfg = self.exploration
         arm = EXPLORE if bucket(request.user_id, cfg.salt) < cfg.share else GREEDY
@@ -610,9 +615,10 @@ class RecommendService:
         marks = [clock()]  # the start, then the end of each stage (metrics.STAGES)
         snapshot = self.snapshot  # one consistent view for the whole request
         request_id = os.urandom(16).hex()
-        has_features, recent = await self.user_state(request.user_id)
+        reader = request.user_id  # None: the page asked for the non-personal list (no consent)
+        has_features, recent = await self.user_state(reader) if reader is not None else (False, [])
         marks.append(clock())
-        variant, model = snapshot.route(request.user_id)
+        variant, model = _route(snapshot, reader)
         version = model.version if model is not None else FALLBACK_VERSION
         bind_request(request_id=request_id, variant=variant, model_version=version)
         context = {**request.context, "variant": variant, "k": request.k}
@@ -644,18 +650,19 @@ class RecommendService:
             {"article_id": a, "score": s, "reason": r}
             for a, s, r in zip(article_ids, scores, reasons, strict=True)
         ]
-        records = impression_records(
-            user_id=request.user_id,
-            article_ids=article_ids,
-            request_id=request_id,
-            model_version=version,
-            propensities=propensities,
-            sources=reasons,
-            context=context,
-            ts=datetime.fromtimestamp(now, tz=UTC),
-            item_context=item_context,
-        )
-        self.impressions.add(records)
+        if reader is not None:  # a non-personal list names nobody: nothing is logged
+            records = impression_records(
+                user_id=reader,
+                article_ids=article_ids,
+                request_id=request_id,
+                model_version=version,
+                propensities=propensities,
+                sources=reasons,
+                context=context,
+                ts=datetime.fromtimestamp(now, tz=UTC),
+                item_context=item_context,
+            )
+            self.impressions.add(records)
         marks.append(clock())
         latency = marks[-1] - marks[0]
         self.metrics.stages.add(marks)
@@ -664,6 +671,7 @@ class RecommendService:
         challenger = snapshot.models.get(CHALLENGER)
         if (
             challenger is not None
+            and reader is not None
             and self.serving.shadow_share > 0
             and random.random() < self.serving.shadow_share
         ):
@@ -687,10 +695,7 @@ class RecommendService:
         recent: list[str] = []
         if request.user_id is not None:
             _, recent = await self.user_state(request.user_id)
-            variant, model = snapshot.route(request.user_id)
-        else:
-            model = snapshot.models.get(CHAMPION)
-            variant = CHAMPION if model is not None else FALLBACK
+        variant, model = _route(snapshot, request.user_id)
         version = model.version if model is not None else FALLBACK_VERSION
         bind_request(request_id=request_id, variant=variant, model_version=version)
         if now is None:
@@ -810,6 +815,14 @@ def _rank(
         intraday=snapshot.intraday,
         keep=_keep(snapshot.catalogue, request.filters),
     )
+
+
+def _route(snapshot: Snapshot, reader: str | None) -> tuple[str, ServingModel | None]:
+    """The reader's variant and model; a request without a reader gets the champion."""
+    if reader is not None:
+        return snapshot.route(reader)
+    model = snapshot.models.get(CHAMPION)
+    return (CHAMPION, model) if model is not None else (FALLBACK, None)
 
 
 def _keep(catalogue: Catalogue, filters: Filters) -> np.ndarray | None:

@@ -15,10 +15,11 @@
   related to one article (components/serving/related.py), answered like `/recommend`;
   `filters: {sections: [...]}` on both restricts the list to those sections.
 - `GET /openapi.json`: the OpenAPI 3.1 document of all of the above; `GET /docs`: a page over
-  it (Swagger UI from a pinned package, no CDN).
+  it (Swagger UI from a pinned package, no CDN); `GET /reco.js`: the browser module pages use
+  (components/webclient).
 
 With `ops_port` set (the cluster profile), health, readiness, metrics and admin answer there
-and the public port serves `/recommend`, `/related`, `/openapi.json` and `/docs` only. Pages
+and the public port serves `/recommend`, `/related`, `/openapi.json`, `/docs` and `/reco.js` only. Pages
 of the origins in `RECO_SERVING__CORS_ORIGINS` may call the public API (CORS); other pages'
 writes are refused (components/edge/web.py).
 """
@@ -63,10 +64,11 @@ from components.serving.schema import (
     parse_request,
 )
 from components.serving.service import RecommendService
+from components.webclient import reco_js
 
 log = logging.getLogger("reco.recommender")
 
-PUBLIC_PATHS = {"/recommend", "/related", "/openapi.json", *DOCS_PATHS}
+PUBLIC_PATHS = {"/recommend", "/related", "/openapi.json", "/reco.js", *DOCS_PATHS}
 # Label values of the invalid-request counter: the request's own fields, never a client's key.
 KNOWN_FIELDS = {"$", *RecommendRequest.model_fields, *RelatedRequest.model_fields}
 
@@ -162,6 +164,13 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock:
     async def openapi_endpoint(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    async def reco_js_endpoint(request: Request) -> Response:
+        return Response(
+            reco_js(),
+            media_type="text/javascript; charset=utf-8",
+            headers={"cache-control": "public, max-age=300"},
+        )
+
     def authorized(request: Request) -> Response | None:
         if token is None:
             return _json({"error": "admin endpoints are disabled: set RECO_SERVING__ADMIN_TOKEN"}, 403)
@@ -230,6 +239,7 @@ def create_app(settings: Settings, metrics: ServingMetrics | None = None, clock:
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            Route("/reco.js", reco_js_endpoint, methods=["GET"]),
             Route("/admin/reload", admin_reload, methods=["POST"]),
             Route("/admin/canary", admin_canary, methods=["POST"]),
             # `path`: a reader id may hold "/" (any printable ASCII); the id rules are checked inside.

@@ -208,7 +208,7 @@ def test_expired_articles_are_never_returned(env: Env) -> None:
         (b'{"user_id": "u1", "exclude": ' + orjson.dumps([f"a{i}" for i in range(501)]) + b"}", "exclude"),
         (b'{"user_id": "u1", "exclude": [3]}', "exclude.0"),
         (b'{"user_id": "u1", "k": 10', "$"),
-        (b'{"k": 10}', "user_id"),
+        (b'{"user_id": 7, "k": 10}', "user_id"),
         (b'{"user_id": "u1", "limit": 10}', "limit"),
         (b'{"user_id": "has space"}', "user_id"),
         (b'{"user_id": "u1", "context": {"page": {"nested": 1}}}', "context.page"),
@@ -245,6 +245,28 @@ def test_every_answer_logs_its_impressions_to_kafka(env: Env, client: TestClient
     assert all(e.context == {"page": "home", "variant": "champion", "k": 4} for e in events)
     assert answer["arm"] == "greedy"  # exploration is off by default
     assert {r.key for r in mine} == {user.encode()}  # keyed by reader, as the contract says
+
+
+def _impressions_of(env: Env, *request_ids: str, until: str) -> list[Event]:
+    """Impressions of `request_ids` in the topic, read until those of `until` are there."""
+    deadline = time.monotonic() + 15
+    while True:
+        records = asyncio.run(
+            read_topic(env.settings.kafka.bootstrap_servers, env.settings.kafka.events_topic)
+        )
+        events = [Event.model_validate_json(r.value) for r in records]
+        if any(e.request_id == until for e in events) or time.monotonic() > deadline:
+            return [e for e in events if e.request_id in request_ids]
+
+
+def test_a_request_without_a_reader_is_non_personal_and_logs_nothing(env: Env, client: TestClient) -> None:
+    anonymous = ask(client, k=5, context={"page": "home"})
+    assert anonymous["ranked_by"] == "popular" and anonymous["variant"] == "champion"
+    assert [item["reason"] for item in anonymous["items"]] == ["popular"] * 5
+    assert anonymous["items"] == ask(client, user_id="a-newcomer-too", k=5)["items"]
+    marker = ask(client, user_id=env.world.known_users[6], k=2)  # logged after it
+    assert _impressions_of(env, anonymous["request_id"], until=marker["request_id"]) == []
+    assert len(_impressions_of(env, marker["request_id"], until=marker["request_id"])) == 2
 
 
 def sections_of(env: Env) -> dict[str, str]:
