@@ -31,8 +31,9 @@ SOURCE_ROOTS = ("components", "services", "pipelines", "feature_repo")
 # Bottom first. Move a package up (or a function down) rather than import across a layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Contracts: event schema and codec; shared names (aliases, Redis keys). Also the text
-    # helpers that splice generated blocks into documents (they import nothing).
-    ("docs", "events", "names"),
+    # helpers that splice generated blocks into documents, and reco.js as a resource (they
+    # import nothing).
+    ("docs", "events", "names", "webclient"),
     # Settings, read by nearly everything.
     ("config",),
     # Leaf libraries: each needs at most the settings and the contracts (online: reco's codec
