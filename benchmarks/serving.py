@@ -21,6 +21,10 @@ logged impressions; candidate sources, intraday signals, numpy trees). The refer
 then: a pyfunc `predict` has neither the catalogue nor the intraday counters a ranker scores
 with, so it cannot serve the same champion; the `ref_*` keys are null and `rank_share` (the rank
 stage's share of the request time) is reported.
+
+`--endpoint related` loads `POST /related` instead (a story page's rail: a catalogue article,
+half of the requests with a known reader, 0-3 excluded); no reference (the seed design has no
+related endpoint), and the ceiling is measured as above.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from components.testing.serving_world import (
     ServedWorld,
     build_served_world,
     drop_served_state,
+    related_bodies,
     request_bodies,
     served_settings,
 )
@@ -139,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--champion", choices=sorted(CHAMPIONS), default="als", help="the kind of the served champion"
     )
+    parser.add_argument(
+        "--endpoint",
+        choices=["recommend", "related"],
+        default="recommend",
+        help="what is loaded: a reader's list, or a story's related articles (no reference then)",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -151,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings, world = build(args, home, broker, console)
         bodies = home / "bodies.jsonl"
-        bodies.write_bytes(b"\n".join(request_bodies(world, 5_000, args.seed)))
+        make_bodies = related_bodies if args.endpoint == "related" else request_bodies
+        bodies.write_bytes(b"\n".join(make_bodies(world, 5_000, args.seed)))
         env = settings_env(settings)
         (home / "env.json").write_text(json.dumps(env))
 
@@ -161,12 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(reco)
         base = f"http://127.0.0.1:{settings.serving.port}"
         asyncio.run(wait_ready(f"{base}/readyz", timeout_s=120))
-        ours = measure("reco", f"{base}/recommend", bodies, args, console)
+        endpoint = f"{base}/{args.endpoint}"
+        ours = measure("reco", endpoint, bodies, args, console)
         ready = httpx.get(f"{base}/readyz", timeout=10).json()
         metrics_text = httpx.get(f"{base}/metrics", timeout=10).text
         pauses = gc_pauses(metrics_text)
         stages = stage_shares(metrics_text)
-        body_bytes = response_bytes(f"{base}/recommend", bodies)
+        body_bytes = response_bytes(endpoint, bodies)
         reco.stop()
 
         # The server's own ceiling: the same Hypercorn settings serving a fixed body of the
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             "closed": {"rps": None, "errors": None},
             "open": {"p50_ms": None, "p99_ms": None, "errors": None},
         }
-        if args.champion != RANKER:
+        if args.champion != RANKER and args.endpoint == "recommend":
             theirs = reference(env, home, args, procs, console, bodies)
         ours_rps = ours["closed"]["rps"]
         ref_rps = theirs["closed"]["rps"]
@@ -209,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             "stage_share": stages,
             "rank_share": stages.get("rank"),
             "champion": args.champion,
+            "endpoint": args.endpoint,
             "workers": args.workers,
             "rate": args.rate,
             "impressions": ready.get("impressions"),

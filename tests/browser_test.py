@@ -26,15 +26,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlflow import MlflowClient
 from playwright.sync_api import Page, sync_playwright
 
-from components.config import Settings, settings_env
+from components.config import Settings, load_settings, settings_env
 from components.events.articles import validate_article
 from components.lake import LakeStore
 from components.lake.catalog import upsert_articles
+from components.names import CANARY
+from components.registry.publish import publish
 from components.runtime.processes import ServiceProcess, wait_ready
 from components.runtime.tansu import free_port
+from components.simulator import WorldConfig
 from components.testing.kafka_read import read_topic
+from components.testing.serving_world import build_served_world
 
 READER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
@@ -127,10 +132,19 @@ def _event_ids(settings: Settings, wanted: str, timeout_s: float = 20) -> set[st
 
 
 @contextmanager
-def _stack(settings: Settings, tmp_path: Path, allowed: str, **extra: str) -> Iterator[tuple[str, str]]:
-    """The recommend service and the collector on Hypercorn, allowing `allowed`'s pages:
-    (recommend URL, collector URL) once both answer."""
+def _stack(
+    settings: Settings,
+    tmp_path: Path,
+    allowed: str,
+    *,
+    demo_port: int | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Iterator[tuple[str, str]]:
+    """The recommend service and the collector on Hypercorn, allowing `allowed`'s pages, and
+    with `demo_port` the demo site there: (recommend URL, collector URL) once all answer."""
     serving_port, collector_port = free_port(), free_port()
+    recommender = f"http://127.0.0.1:{serving_port}"
+    collector = f"http://127.0.0.1:{collector_port}"
     env: Mapping[str, str] = {
         **settings_env(settings),
         "RECO_SERVING__PORT": str(serving_port),
@@ -138,18 +152,19 @@ def _stack(settings: Settings, tmp_path: Path, allowed: str, **extra: str) -> It
         "RECO_SERVING__CORS_ORIGINS": json.dumps([allowed]),
         "RECO_COLLECTOR__PORT": str(collector_port),
         "RECO_COLLECTOR__CORS_ORIGINS": json.dumps([allowed]),
-        **extra,
+        "RECO_DEMO__PORT": str(demo_port or 0),
+        "RECO_DEMO__RECOMMEND_URL": recommender,
+        "RECO_DEMO__COLLECTOR_URL": collector,
+        **(extra or {}),
     }
-    services = [
-        ServiceProcess("services.recommender.main", dict(env), tmp_path / "recommender.log").start(),
-        ServiceProcess("services.collector.main", dict(env), tmp_path / "collector.log").start(),
-    ]
+    names = ["recommender", "collector"] + (["demo"] if demo_port else [])
+    services = [ServiceProcess(f"services.{n}.main", dict(env), tmp_path / f"{n}.log").start() for n in names]
     try:
-        recommender = f"http://127.0.0.1:{serving_port}"
-        collector = f"http://127.0.0.1:{collector_port}"
         # Alive is enough: with no model published yet, answers come from the popular fallback.
         _run(wait_ready(f"{recommender}/healthz", timeout_s=90))
         _run(wait_ready(f"{collector}/readyz", timeout_s=90))
+        if demo_port:
+            _run(wait_ready(f"http://127.0.0.1:{demo_port}/healthz", timeout_s=90))
         yield recommender, collector
     finally:
         for service in services:
@@ -324,7 +339,7 @@ def test_reco_js_sends_refused_batches_again_after_retry_after(
         "RECO_COLLECTOR__MAX_BATCH": "5",
         "RECO_COLLECTOR__RETRY_AFTER_S": "1",
     }
-    with _stack(reco_settings, tmp_path, allowed, **limits) as (recommender, collector):
+    with _stack(reco_settings, tmp_path, allowed, extra=limits) as (recommender, collector):
         page = browser_page
         page.goto(allowed)
         page.evaluate(LOAD, [recommender, collector, "busy-reader", True, {"maxBatch": 5}])
@@ -333,3 +348,101 @@ def test_reco_js_sends_refused_batches_again_after_retry_after(
         assert sorted(e["article_id"] for e in events) == [f"story-{i}" for i in range(8)]
         stats = page.evaluate("() => window.reco.stats")
         assert stats["retried"] >= 1 and stats["sent"] == 8, stats
+
+
+def test_the_demo_site_sends_a_rail_click_with_its_request_and_position_and_a_dwell(
+    reco_settings: Settings, tmp_path: Path, browser_page: Page
+) -> None:
+    demo_port = free_port()
+    demo = f"http://127.0.0.1:{demo_port}"
+    stories = _catalogue(reco_settings)
+    with _stack(reco_settings, tmp_path, demo, demo_port=demo_port):
+        page = browser_page
+        page.goto(demo)
+        page.fill("#reader-input", "demo-reader")
+        page.click("#picker button[type=submit]:not([name])")
+        page.wait_for_selector("#for-you li >> nth=3")
+        page.screenshot(path=str(tmp_path / "demo-home.png"))
+        request_id = page.get_attribute("#for-you", "data-request-id")
+        picked = page.get_attribute('#for-you [data-reco-position="1"]', "data-reco-article-id")
+        assert request_id and picked in stories
+        assert "ranked by" in page.inner_text("#for-you .meta")
+        page.click('#for-you [data-reco-position="1"] a')
+        page.wait_for_selector("#related li")
+        assert page.get_attribute("#article", "data-article-id") == picked
+        page.screenshot(path=str(tmp_path / "demo-article.png"))
+        page.wait_for_timeout(2_000)  # reading
+        page.goto(demo)  # leaving the article: its dwell goes by beacon
+
+        def complete(events: list[dict[str, Any]]) -> bool:
+            return {"click", "view", "dwell"} <= {e["type"] for e in events}
+
+        # At least once: a click's keepalive send cut off by the navigation it causes is sent
+        # again by beacon with the same event_id (silver and the feedback consumer drop repeats).
+        events = list({e["event_id"]: e for e in _events_of(reco_settings, "demo-reader", complete)}.values())
+        clicks = [e for e in events if e["type"] == "click"]
+        assert [(e["request_id"], e["position"], e["article_id"]) for e in clicks] == [
+            (request_id, 1, picked)
+        ]
+        assert [e["article_id"] for e in events if e["type"] == "view"] == [picked]
+        dwell = [e for e in events if e["type"] == "dwell"]
+        assert [d["article_id"] for d in dwell] == [picked] and 1_500 <= dwell[0]["dwell_ms"] <= 15_000, dwell
+
+
+def test_the_console_shows_the_champion_and_a_ctr_chart_behind_the_token(
+    reco_settings: Settings, tmp_path: Path, browser_page: Page
+) -> None:
+    token = f"console-{uuid.uuid4().hex}"
+    settings = load_settings(
+        home=str(tmp_path / "home"),
+        kafka=reco_settings.kafka.model_dump(),
+        redis={"url": reco_settings.redis.url, "key_prefix": reco_settings.redis.key_prefix},
+        lake={"root": str(tmp_path / "lake")},
+        mlflow={
+            "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+            "artifact_root": str(tmp_path / "artifacts"),
+        },
+        features={"registry": str(tmp_path / "registry.db"), "project": f"reco_{uuid.uuid4().hex[:8]}"},
+        serving={"admin_token": token},
+    )
+    world = build_served_world(
+        settings, WorldConfig(seed=5, days=3, users=300, articles_per_day=30, backlog_days=5)
+    )
+    # The same version as canary too, so the console has a canary share to set.
+    MlflowClient(settings.mlflow.tracking_uri).set_registered_model_alias(
+        settings.mlflow.model_name, CANARY, world.champion_version
+    )
+    publish(settings)
+    demo_port = free_port()
+    demo = f"http://127.0.0.1:{demo_port}"
+    with _stack(settings, tmp_path, demo, demo_port=demo_port) as (recommender, _):
+        _run(wait_ready(f"{recommender}/readyz", timeout_s=90))  # the champion is loaded
+        page = browser_page
+        page.goto(demo)
+        page.fill("#reader-input", world.known_users[0])
+        page.click("#picker button[type=submit]:not([name])")
+        page.wait_for_selector("#for-you li >> nth=3")
+        page.click('#for-you [data-reco-position="0"] a')  # a click for the CTR
+        page.wait_for_selector("#related li")
+        _events_of(settings, world.known_users[0], lambda es: any(e["type"] == "click" for e in es))
+
+        page.goto(f"{demo}/console")
+        page.fill("#token", "not-the-token")
+        page.click("button[type=submit]")
+        assert "not the admin token" in page.content()
+        assert page.request.get(f"{demo}/console/status.json").status == 401
+        page.fill("#token", token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        versions = page.inner_text("#versions")
+        assert (
+            "champion" in versions and "canary" in versions and world.champion_version in versions
+        ), versions
+        assert page.locator("#ctr-chart svg.main-svg").count() >= 1  # plotly drew the chart
+        assert "champion/" in page.inner_text("#ctr")  # variant/arm (arm "-": exploration is off)
+        # The canary share is the console's to change (through the service's admin API).
+        page.fill("#share", "0.25")
+        page.click("form[action='/console/canary'] button")
+        page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
+        assert "0.25" in page.inner_text("#service")

@@ -65,8 +65,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Drift monitoring (reads features, registry; starts retrains); erasure (tombstones in the
     # lake, the reader's Redis and Feast online rows, the lake rewritten without them).
     ("erasure", "monitoring"),
-    # The two applications of it all: online serving and training.
-    ("serving", "training"),
+    # The two applications of it all: online serving and training; and the operator console's
+    # readings (the registry, the stream's readout, the services' metrics, the lake).
+    ("console", "serving", "training"),
     # Test support: real services on loopback, built worlds. Never imported by production code.
     ("testing",),
 )

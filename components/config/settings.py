@@ -647,6 +647,41 @@ class ExplorationSettings(_Section):
     )
 
 
+class DemoSettings(_Section):
+    """The demo news site and the operator console (services/demo): a small site on the
+    catalogue that calls the recommend service and the collector from the browser (reco.js), so
+    both must list its origin in their cors_origins. The console (/console) asks for the recommend
+    service's admin token (RECO_SERVING__ADMIN_TOKEN)."""
+
+    host: str = Field(default="127.0.0.1", description="Address the demo site listens on.")
+    port: int = Field(default=8090, ge=0, le=65_535, description="Port of the demo site and the console.")
+    recommend_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description="The recommend service's public URL as the reader's browser reaches it.",
+    )
+    collector_url: str = Field(
+        default="http://127.0.0.1:8081",
+        description="The collector's public URL as the reader's browser reaches it.",
+    )
+    readers: int = Field(
+        default=12, ge=0, le=200, description="How many readers with recent reads the reader picker offers."
+    )
+    recommend_ops_url: str | None = Field(
+        default=None,
+        description="The recommend service's ops URL (its /metrics and /admin/canary, for the console); "
+        "unset: recommend_url (the local profile serves everything on one port).",
+    )
+
+    @field_validator("recommend_url", "collector_url", "recommend_ops_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+
 class FeedbackSettings(_Section):
     """The feedback consumer (services/feedback): events.v1 into exposure and click counts
     per article and hour, and recent reads per user, in Redis."""
@@ -950,6 +985,7 @@ class Settings(BaseSettings):
         default_factory=ExplorationSettings, description=ExplorationSettings.__doc__
     )
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings, description=FeedbackSettings.__doc__)
+    demo: DemoSettings = Field(default_factory=DemoSettings, description=DemoSettings.__doc__)
 
     @classmethod
     def settings_customise_sources(

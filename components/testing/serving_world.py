@@ -115,3 +115,20 @@ def request_bodies(world: ServedWorld, n: int, seed: int) -> list[bytes]:
         exclude = rng.sample(world.catalogue_ids, rng.randint(0, 3))
         bodies.append(orjson.dumps({"user_id": user, "k": 10, "exclude": exclude}))
     return bodies
+
+
+def related_bodies(world: ServedWorld, n: int, seed: int) -> list[bytes]:
+    """`n` related bodies (a story page's rail): a story of the catalogue, half of them read by a
+    reader the champion knows (impressions logged) and half anonymously, 0-3 excluded ids."""
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(n):
+        body: dict[str, Any] = {
+            "article_id": rng.choice(world.catalogue_ids),
+            "k": 10,
+            "exclude": rng.sample(world.catalogue_ids, rng.randint(0, 3)),
+        }
+        if rng.random() < 0.5:
+            body["user_id"] = rng.choice(world.known_users)
+        bodies.append(orjson.dumps(body))
+    return bodies

@@ -69,7 +69,9 @@ export function createReco(options) {
     const wait = retryAt - Date.now();
     if (wait > 0) return schedule(wait);
     sending = true;
-    const batch = queue.slice(0, opts.maxBatch);
+    // The batch leaves the queue while in flight: a beacon on page exit sends only the rest
+    // (a keepalive fetch outlives the page).
+    const batch = queue.splice(0, opts.maxBatch);
     try {
       const answer = await fetch(eventsUrl, {
         method: "POST",
@@ -82,15 +84,16 @@ export function createReco(options) {
         const seconds = Number(answer.headers.get("retry-after")) || 1;
         retryAt = Date.now() + seconds * 1000;
         stats.retried += 1;
+        if (consent) queue.unshift(...batch);
       } else {
         // Accepted, or refused for good (4xx names the field): never resent.
-        queue = queue.slice(batch.length);
         stats.sent += batch.length;
         if (answer.status >= 400 && typeof opts.onError === "function") opts.onError(await answer.json());
       }
     } catch (error) {
       retryAt = Date.now() + 2000; // the network: try again shortly
       stats.retried += 1;
+      if (consent) queue.unshift(...batch);
     } finally {
       sending = false;
     }

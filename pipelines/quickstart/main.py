@@ -15,8 +15,9 @@
    Redis), a training sweep tracked in MLflow, registration and the quality gate, canary;
 6. starts the recommend service (services/recommender) on the registered champion and asks
    it for a reader the model knows and for a newcomer (cold start);
-7. prints a summary table and, last, a JSON line; exit code 1 if anything was lost, the flow
-   failed or the service did not answer.
+7. prints a summary table (with the command that leaves the demo site and its services
+   running: pipelines/quickstart/serve.py) and, last, a JSON line; exit code 1 if anything was
+   lost, the flow failed or the service did not answer.
 
 State lives under RECO_HOME (default `.reco`): the lake, the MLflow store, the Feast
 registry, Metaflow's datastore, service logs.
@@ -71,6 +72,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--timeout-s", type=float, default=600)
     return p
+
+
+SERVE_COMMAND = "./pants run pipelines/quickstart/serve.py"
+
+
+def _demo_url(settings: Settings) -> str:
+    return f"http://{settings.demo.host}:{settings.demo.port}/"
 
 
 def _first_broker(bootstrap_servers: str) -> tuple[str, int]:
@@ -341,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(
         f"lake: [cyan]{store.uri(SILVER)}[/cyan]; reports: {store.uri(REPORTS)}; logs: {logs}\n"
+        f"demo site: [cyan]{SERVE_COMMAND}[/cyan], then [cyan]{_demo_url(settings)}[/cyan] (the services stay up "
+        f"until Ctrl-C)\n"
         f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
         f"Metaflow card: [cyan]METAFLOW_DATASTORE_SYSROOT_LOCAL={home.absolute()} python pipelines/daily/flow.py "
         f"card view {daily['flow_run'].split('/')[-1]}/end[/cyan]"
@@ -358,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_version": daily["model_version"],
         "model": daily["best"],
         "champion_kind": _champion_kind(settings, served),
+        "demo": {"command": SERVE_COMMAND, "url": _demo_url(settings)},
         "ndcg_at_10": daily["ndcg_at_10"],
         "gate": {"decision": daily["gate"], "reason": daily["gate_reason"]},
         "flow_run": daily["flow_run"],

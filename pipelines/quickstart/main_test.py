@@ -55,6 +55,10 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     # lists): the known reader's list comes from their own reading, a newcomer's from the
     # articles' own signals (trending, popular).
     assert result["champion_kind"] == "ranker"
+    assert result["demo"] == {
+        "command": "./pants run pipelines/quickstart/serve.py",
+        "url": "http://127.0.0.1:8090/",
+    }
     assert served["known_reader"]["ranked_by"] == served["newcomer"]["ranked_by"] == "ranker"
     assert all(item.endswith(("(trending)", "(popular)")) for item in served["newcomer"]["items"])
     assert any(item.endswith(("(content)", "(sections)")) for item in served["known_reader"]["items"])
