@@ -75,7 +75,18 @@ def page_origins() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def browser_page(tmp_path: Path) -> Iterator[Page]:
+def artifacts(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a test's screenshots go: $RECO_TEST_ARTIFACTS/<test> (CI keeps them), else tmp_path."""
+    root = os.environ.get("RECO_TEST_ARTIFACTS")
+    if not root:
+        return tmp_path
+    folder = Path(root) / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def browser_page(artifacts: Path) -> Iterator[Page]:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: .ci/run installs Debian's chromium (apt)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
@@ -84,7 +95,7 @@ def browser_page(tmp_path: Path) -> Iterator[Page]:
             # "HeadlessChrome", which the filter refuses as a crawler).
             page = browser.new_page(user_agent=READER_AGENT)
             yield page
-            page.screenshot(path=str(tmp_path / "page.png"))
+            page.screenshot(path=str(artifacts / "last-page.png"))
         finally:
             browser.close()
 
@@ -255,7 +266,11 @@ def _events_of(
 
 
 def test_reco_js_renders_a_list_and_its_click_dwell_and_view_reach_kafka(
-    reco_settings: Settings, tmp_path: Path, page_origins: tuple[str, str], browser_page: Page
+    reco_settings: Settings,
+    tmp_path: Path,
+    page_origins: tuple[str, str],
+    browser_page: Page,
+    artifacts: Path,
 ) -> None:
     allowed, other = page_origins
     stories = _catalogue(reco_settings)
@@ -277,7 +292,7 @@ def test_reco_js_renders_a_list_and_its_click_dwell_and_view_reach_kafka(
         # An article page: viewed, read for about 1.5 s, then left.
         page.evaluate("() => { window.reco.view('story-1'); window.reco.trackDwell('story-1'); }")
         page.wait_for_timeout(1_500)
-        page.screenshot(path=str(tmp_path / "reco-js.png"))
+        page.screenshot(path=str(artifacts / "reco-js.png"))
         page.goto(other)  # pagehide: the dwell leaves by beacon
         events = _events_of(
             reco_settings, "js-reader", lambda es: {"click", "view", "dwell"} <= {e["type"] for e in es}
@@ -351,7 +366,7 @@ def test_reco_js_sends_refused_batches_again_after_retry_after(
 
 
 def test_the_demo_site_sends_a_rail_click_with_its_request_and_position_and_a_dwell(
-    reco_settings: Settings, tmp_path: Path, browser_page: Page
+    reco_settings: Settings, tmp_path: Path, browser_page: Page, artifacts: Path
 ) -> None:
     demo_port = free_port()
     demo = f"http://127.0.0.1:{demo_port}"
@@ -362,7 +377,7 @@ def test_the_demo_site_sends_a_rail_click_with_its_request_and_position_and_a_dw
         page.fill("#reader-input", "demo-reader")
         page.click("#picker button[type=submit]:not([name])")
         page.wait_for_selector("#for-you li >> nth=3")
-        page.screenshot(path=str(tmp_path / "demo-home.png"))
+        page.screenshot(path=str(artifacts / "demo-home.png"))
         request_id = page.get_attribute("#for-you", "data-request-id")
         picked = page.get_attribute('#for-you [data-reco-position="1"]', "data-reco-article-id")
         assert request_id and picked in stories
@@ -370,7 +385,7 @@ def test_the_demo_site_sends_a_rail_click_with_its_request_and_position_and_a_dw
         page.click('#for-you [data-reco-position="1"] a')
         page.wait_for_selector("#related li")
         assert page.get_attribute("#article", "data-article-id") == picked
-        page.screenshot(path=str(tmp_path / "demo-article.png"))
+        page.screenshot(path=str(artifacts / "demo-article.png"))
         page.wait_for_timeout(2_000)  # reading
         page.goto(demo)  # leaving the article: its dwell goes by beacon
 
@@ -390,7 +405,7 @@ def test_the_demo_site_sends_a_rail_click_with_its_request_and_position_and_a_dw
 
 
 def test_the_console_shows_the_champion_and_a_ctr_chart_behind_the_token(
-    reco_settings: Settings, tmp_path: Path, browser_page: Page
+    reco_settings: Settings, tmp_path: Path, browser_page: Page, artifacts: Path
 ) -> None:
     token = f"console-{uuid.uuid4().hex}"
     settings = load_settings(
@@ -434,7 +449,7 @@ def test_the_console_shows_the_champion_and_a_ctr_chart_behind_the_token(
         page.fill("#token", token)
         page.click("button[type=submit]")
         page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
-        page.screenshot(path=str(tmp_path / "console.png"), full_page=True)
+        page.screenshot(path=str(artifacts / "console.png"), full_page=True)
         versions = page.inner_text("#versions")
         assert (
             "champion" in versions and "canary" in versions and world.champion_version in versions

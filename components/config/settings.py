@@ -37,7 +37,8 @@ NESTED_DELIMITER = "__"
 # either a setting or listed here.
 NOT_SETTINGS: dict[str, str] = {
     "RECO_TEST_*": "test fixtures' servers (RECO_TEST_PGHOST, RECO_TEST_REDIS_URL, "
-    "RECO_TEST_POSTGRES_DSN) and Pants' execution slot (RECO_TEST_SLOT)",
+    "RECO_TEST_POSTGRES_DSN), Pants' execution slot (RECO_TEST_SLOT), the browser tests' Chromium "
+    "(RECO_TEST_CHROMIUM) and screenshots folder (RECO_TEST_ARTIFACTS)",
     "RECO_TANSU_BINARY": "components/runtime/tansu.py: a tansu binary to run instead of the fetched one",
     "RECO_GIT_COMMIT": "components/registry/lineage.py: the commit recorded in a model's lineage",
     "RECO_FLOW_RUN_ID": "pipelines/train/main.py: the flow run recorded in a model's lineage",

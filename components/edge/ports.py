@@ -18,6 +18,19 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 
+async def send_field_error(send: Any, status: int, field: str, reason: str, code: str) -> None:
+    """Answer with reco's field error (`{"error": {field, reason, code}}`) from ASGI middleware."""
+    body = orjson.dumps({"error": {"field": field, "reason": reason, "code": code}})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def binds(host: str, port: int, ops_port: int) -> list[str]:
     """Hypercorn's `bind` list: the public port, and the ops port when it has its own."""
     addresses = [f"{host}:{port}"]
@@ -38,25 +51,6 @@ class PortSplit:
             on_ops_port = server[1] == self.ops_port
             if on_ops_port == (scope["path"] in self.public_paths):
                 where = "the public port" if on_ops_port else "the ops port"
-                body = orjson.dumps(
-                    {
-                        "error": {
-                            "field": "$",
-                            "reason": f"not found here (served on {where})",
-                            "code": "not_found",
-                        }
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 404,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_field_error(send, 404, "$", f"not found here (served on {where})", "not_found")
                 return
         await self.app(scope, receive, send)

@@ -19,13 +19,12 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from components.edge.ports import ASGIApp, Scope
+from components.edge.ports import ASGIApp, Scope, send_field_error
 
 # The docs page and its assets, served beside /openapi.json.
 DOCS_PATHS = ("/docs", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css")
@@ -70,27 +69,8 @@ class ForeignOriginGuard:
             origin = headers.get(b"origin", b"").decode("latin-1")
             host = headers.get(b"host", b"").decode("latin-1")
             if origin and origin not in self.origins and not same_origin(origin, host):
-                body = orjson.dumps(
-                    {
-                        "error": {
-                            "field": "Origin",
-                            "reason": f"pages of {origin[:200]} may not call this API (not in the "
-                            "service's cors_origins)",
-                            "code": "origin_not_allowed",
-                        }
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 403,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                reason = f"pages of {origin[:200]} may not call this API (not in the service's cors_origins)"
+                await send_field_error(send, 403, "Origin", reason, "origin_not_allowed")
                 return
         await self.app(scope, receive, send)
 

@@ -349,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(
         f"lake: [cyan]{store.uri(SILVER)}[/cyan]; reports: {store.uri(REPORTS)}; logs: {logs}\n"
-        f"demo site: [cyan]{SERVE_COMMAND}[/cyan], then [cyan]{_demo_url(settings)}[/cyan] (the services stay up "
-        f"until Ctrl-C)\n"
+        f"demo site: [cyan]{SERVE_COMMAND}[/cyan], then [cyan]{_demo_url(settings)}[/cyan] and the operator "
+        f"console [cyan]{_demo_url(settings)}console[/cyan] (the admin token: RECO_SERVING__ADMIN_TOKEN; the "
+        f"services stay up until Ctrl-C)\n"
         f"MLflow UI: [cyan]mlflow ui --backend-store-uri {settings.mlflow.tracking_uri}[/cyan] (pipelines venv)\n"
         f"Metaflow card: [cyan]METAFLOW_DATASTORE_SYSROOT_LOCAL={home.absolute()} python pipelines/daily/flow.py "
         f"card view {daily['flow_run'].split('/')[-1]}/end[/cyan]"
@@ -368,7 +369,11 @@ def main(argv: list[str] | None = None) -> int:
         "model_version": daily["model_version"],
         "model": daily["best"],
         "champion_kind": _champion_kind(settings, served),
-        "demo": {"command": SERVE_COMMAND, "url": _demo_url(settings)},
+        "demo": {
+            "command": SERVE_COMMAND,
+            "url": _demo_url(settings),
+            "console": f"{_demo_url(settings)}console",
+        },
         "ndcg_at_10": daily["ndcg_at_10"],
         "gate": {"decision": daily["gate"], "reason": daily["gate_reason"]},
         "flow_run": daily["flow_run"],

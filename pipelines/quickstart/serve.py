@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import signal
 import sys
 import threading
@@ -35,9 +36,12 @@ def demo_origin(settings: Settings) -> str:
 
 
 def serving_env(settings: Settings) -> dict[str, str]:
-    """The main job's service environment, with the demo's origin allowed and its URLs set."""
+    """The main job's service environment, with the demo's origin allowed and its URLs set, and
+    an admin token for the console (this run's own unless RECO_SERVING__ADMIN_TOKEN is set)."""
     origins = json.dumps(sorted({*settings.serving.cors_origins, demo_origin(settings)}))
+    token = settings.serving.admin_token
     return {
+        "RECO_SERVING__ADMIN_TOKEN": token.get_secret_value() if token else secrets.token_urlsafe(18),
         **_service_env(settings),
         "RECO_SERVING__HOST": settings.serving.host,
         "RECO_SERVING__PORT": str(settings.serving.port),
@@ -92,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(wait_ready(f"{collector}/readyz", timeout_s=args.ready_timeout_s))
         asyncio.run(wait_ready(f"{demo_origin(settings)}/healthz", timeout_s=args.ready_timeout_s))
         console.print(
-            f"demo site: [cyan]{demo_origin(settings)}/[/cyan]\n"
+            f"demo site: [cyan]{demo_origin(settings)}/[/cyan]; operator console: "
+            f"[cyan]{demo_origin(settings)}/console[/cyan] (admin token: {env['RECO_SERVING__ADMIN_TOKEN']})\n"
             f"recommend API: {recommend} (docs: {recommend}/docs); collector: {collector} (docs: {collector}/docs)\n"
             f"logs: {logs}; Ctrl-C stops everything"
         )

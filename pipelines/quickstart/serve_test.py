@@ -23,3 +23,7 @@ def test_the_demo_origin_is_allowed_and_the_env_is_valid_settings(tmp_path: obje
         served = load_settings()
     assert demo_origin(settings) in served.serving.cors_origins
     assert served.demo.collector_url == f"http://127.0.0.1:{settings.collector.port}"
+    # The console's token: this run's own when none is set, the operator's when one is.
+    assert served.serving.admin_token is not None and len(served.serving.admin_token.get_secret_value()) >= 20
+    given = load_settings(home=str(tmp_path), serving={"admin_token": "the-operators"})
+    assert serving_env(given)["RECO_SERVING__ADMIN_TOKEN"] == "the-operators"
