@@ -456,6 +456,9 @@ def test_the_console_shows_the_champion_and_a_ctr_chart_behind_the_token(
         ), versions
         assert page.locator("#ctr-chart svg.main-svg").count() >= 1  # plotly drew the chart
         assert "champion/" in page.inner_text("#ctr")  # variant/arm (arm "-": exploration is off)
+        assert "consumer lag" in page.inner_text("#lag") and settings.feedback.group_id in page.inner_text(
+            "#lag"
+        )
         # The canary share is the console's to change (through the service's admin API).
         page.fill("#share", "0.25")
         page.click("form[action='/console/canary'] button")

@@ -5,7 +5,8 @@ of record and each failing alone (the part says why; the others still show):
   run (lineage) and the gate's decision and reason;
 - `runs`: the latest training runs of the experiment (status, the gate's metric);
 - `ctr`: CTR per variant and arm from the event stream (impressions joined to their clicks),
-  with Wilson intervals, against the champion's greedy arm;
+  with Wilson intervals, against the champion's greedy arm; and each consumer group's lag on the
+  events topic (the ingestor's, the feedback consumer's): records not yet made durable;
 - `service`: the recommend service's canary share, impressions dropped and sent (its /metrics);
 - `drift`: the latest drift check's summary and its Evidently reports in the lake.
 """
@@ -15,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from components.config import Settings
@@ -27,6 +29,7 @@ from components.evaluation.logged import ImpressionJoin
 from components.lake import LakeStore
 from components.lake.layout import REPORTS
 from components.names import CANARY, CHALLENGER, CHAMPION, GREEDY
+from components.streaming.kafka import new_consumer
 from components.streaming.replay import replay_topic
 
 ALIASES = (CHAMPION, CANARY, CHALLENGER)
@@ -97,12 +100,37 @@ def ctr(settings: Settings) -> dict[str, Any]:
     join = ImpressionJoin()
     stats = asyncio.run(replay_topic(settings.kafka, settings.kafka.events_topic, join.add))
     logged = join.result()
+    lag = asyncio.run(consumer_lag(settings, stats.ends))
     if not len(logged):
-        return {"groups": [], "impressions": 0, "replay": stats.stopped_by}
+        return {"groups": [], "impressions": 0, "replay": stats.stopped_by, "lag": lag}
     counts = group_counts(logged, "variant/arm")
     control = f"{CHAMPION}/{GREEDY}" if f"{CHAMPION}/{GREEDY}" in counts else sorted(counts)[0]
     groups = [g.as_dict() for g in readout(counts, control)]
-    return {"groups": groups, "impressions": len(logged), "control": control, "replay": stats.stopped_by}
+    return {
+        "groups": groups,
+        "impressions": len(logged),
+        "control": control,
+        "replay": stats.stopped_by,
+        "lag": lag,
+    }
+
+
+async def consumer_lag(settings: Settings, ends: Mapping[int, int]) -> dict[str, int]:
+    """Records of the events topic each of reco's consumer groups has not committed yet, against
+    the partitions' ends as the replay found them (tansu's `end_offsets` is unreliable)."""
+    topic = settings.kafka.events_topic
+    lag = {}
+    for group in (settings.ingestor.group_id, settings.feedback.group_id):
+        consumer = new_consumer(settings.kafka, group)
+        await consumer.start()
+        try:
+            committed = 0
+            for partition in ends:
+                committed += await consumer.committed(TopicPartition(topic, partition)) or 0
+        finally:
+            await consumer.stop()
+        lag[group] = max(sum(ends.values()) - committed, 0)
+    return lag
 
 
 def service(ops_url: str) -> dict[str, Any]:
@@ -144,4 +172,4 @@ def status(settings: Settings, ops_url: str) -> dict[str, Any]:
     return result
 
 
-__all__ = ["ALIASES", "ctr", "drift", "runs", "service", "status", "versions"]
+__all__ = ["ALIASES", "consumer_lag", "ctr", "drift", "runs", "service", "status", "versions"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -30,6 +30,8 @@ class ReplayStats:
     malformed: int = 0  # records that are not JSON objects
     records: int = 0
     stopped_by: str = ""  # "end", "idle" or "max_s"
+    # Where each partition ended when the replay began (its high-water mark), by partition.
+    ends: dict[int, int] = field(default_factory=dict)
 
 
 async def replay_topic(
@@ -110,6 +112,7 @@ async def replay_topic(
                         break
                 if tp in done:
                     consumer.pause(tp)
+        stats.ends = {tp.partition: end for tp, end in ends.items()}
     finally:
         await consumer.stop()
     return stats
