@@ -58,6 +58,7 @@ def test_main_job_moves_a_simulated_week_into_silver_and_features(
     assert result["demo"] == {
         "command": "./pants run pipelines/quickstart/serve.py",
         "url": "http://127.0.0.1:8090/",
+        "console": "http://127.0.0.1:8090/console",
     }
     assert served["known_reader"]["ranked_by"] == served["newcomer"]["ranked_by"] == "ranker"
     assert all(item.endswith(("(trending)", "(popular)")) for item in served["newcomer"]["items"])
