@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from components import console
 from components.config import Settings
 from components.lake import LakeStore
-from components.lake.layout import REPORTS
+from components.lake.layout import drift_report_prefix
 from components.streaming.kafka import new_consumer
 from components.streaming.replay import replay_topic
 
@@ -27,14 +28,15 @@ def test_each_part_fails_alone(reco_settings: Settings) -> None:
 
 def test_drift_reads_the_latest_check_and_its_reports(reco_settings: Settings) -> None:
     store = LakeStore.from_settings(reco_settings.lake)
-    for day, stem, drifted in (("2026-01-01", "030000", False), ("2026-01-02", "030000", True)):
-        base = f"{REPORTS}/drift/{day}/{stem}"
+    now = datetime.now(UTC)
+    older, latest = drift_report_prefix(now - timedelta(days=1)), drift_report_prefix(now)
+    for base, drifted in ((older, False), (latest, True)):
         store.write_atomic(f"{base}-summary.json", json.dumps({"drifted": drifted}).encode())
         store.write_atomic(f"{base}-features.html", b"<html>report</html>")
     found = console.drift(reco_settings)
     assert found is not None
     assert found["summary"] == {"drifted": True}
-    assert found["reports"] == [f"{REPORTS}/drift/2026-01-02/030000-features.html"]
+    assert found["reports"] == [f"{latest}-features.html"]
 
 
 def test_consumer_lag_counts_what_each_group_has_not_committed(reco_settings: Settings) -> None:

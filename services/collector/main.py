@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from components.config import load_settings
 from components.edge.ports import binds
+from components.edge.serve import serve_until_signalled
 from components.logs import configure_logging
 from services.collector.app import create_app
 
@@ -29,15 +27,7 @@ def main() -> int:
     config.errorlog = logging.getLogger("hypercorn.error")
     config.accesslog = logging.getLogger("hypercorn.access") if config.accesslog else None
     app = create_app(settings)
-    shutdown = asyncio.Event()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown.set)
-        await serve(app, config, shutdown_trigger=shutdown.wait)
-
-    asyncio.run(run())
+    serve_until_signalled(app, config)
     return 0
 
 

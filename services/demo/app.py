@@ -46,7 +46,7 @@ from starlette.templating import Jinja2Templates
 
 from components import console
 from components.config import Settings
-from components.events.schema import IDENTIFIER_MAX_LEN
+from components.erasure import InvalidReaderIdError, check_user_id
 from components.lake import LakeStore
 from components.lake.catalog import read_catalog
 from components.lake.layout import REPORTS
@@ -109,11 +109,11 @@ def _plotly() -> bytes:
 
 
 def _reader_id(value: str) -> str | None:
-    """A reader id as events.v1 allows it (printable ASCII, no space), else None."""
-    value = value.strip()
-    if 0 < len(value) <= IDENTIFIER_MAX_LEN and all("!" <= c <= "~" for c in value):
-        return value
-    return None
+    """A reader id as events.v1 allows it (components.erasure's check), else None."""
+    try:
+        return check_user_id(value.strip())
+    except InvalidReaderIdError:
+        return None
 
 
 async def _form(request: Request) -> dict[str, str]:

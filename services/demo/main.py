@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from components.config import load_settings
+from components.edge.serve import serve_until_signalled
 from components.logs import configure_logging
 from services.demo.app import create_app
 
@@ -22,15 +20,7 @@ def main() -> int:
     config.bind = [f"{settings.demo.host}:{settings.demo.port}"]
     config.errorlog = logging.getLogger("hypercorn.error")
     app = create_app(settings)
-    shutdown = asyncio.Event()
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, shutdown.set)
-        await serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
-
-    asyncio.run(run())
+    serve_until_signalled(app, config)
     return 0
 
 
